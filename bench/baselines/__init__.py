@@ -1,0 +1,1 @@
+"""Minimal reference implementations (seed design, raw ceiling) the benchmark compares the platform against."""

@@ -1,0 +1,1 @@
+"""Raw ceiling baseline: bare websockets server fed by Redis pub/sub, no Django."""

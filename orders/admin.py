@@ -1,0 +1,140 @@
+"""Admin: orders with status filter and search, a change form that refuses illegal transitions, bulk actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from orders import services
+from orders.models import ChatMessage, Order, OrderEvent, OrderItem
+from orders.states import IllegalTransition, Status, check_transition
+
+
+class OrderAdminForm(forms.ModelForm):
+    class Meta:
+        model = Order
+        fields = ["customer", "status", "shipping_address", "internal_note"]
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data["status"]
+        if self.instance.pk is not None and status != self.instance.status:
+            try:
+                check_transition(self.instance.status, status)
+            except IllegalTransition as exc:
+                raise forms.ValidationError(exc.reason) from None
+        return status
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+
+
+class OrderEventInline(admin.TabularInline):
+    """The order's status timeline, read-only: events are written only by orders.services."""
+
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ["seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    readonly_fields = fields
+    ordering = ["-seq"]
+    verbose_name = "status event"
+    verbose_name_plural = "Status timeline"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ChatMessageInline(admin.TabularInline):
+    model = ChatMessage
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "sender", "text"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _bulk_change(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order], to: str
+) -> None:
+    """Change each selected order through the service; report how many moved and which were skipped and why."""
+    changed, skipped = 0, []
+    for order in queryset.order_by("pk"):
+        try:
+            services.change_status(order=order, to=to, actor=request.user)
+            changed += 1
+        except IllegalTransition as exc:
+            skipped.append(f"{order.number}: {exc.reason}")
+    if changed:
+        modeladmin.message_user(request, f"{changed} order(s) marked {Status(to).label.lower()}.", messages.SUCCESS)
+    if skipped:
+        modeladmin.message_user(
+            request, f"Skipped {len(skipped)} order(s): " + "; ".join(skipped), messages.WARNING
+        )
+
+
+@admin.action(description="Confirm selected orders")
+def confirm_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+    _bulk_change(modeladmin, request, queryset, Status.CONFIRMED)
+
+
+@admin.action(description="Start preparing selected orders")
+def prepare_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+    _bulk_change(modeladmin, request, queryset, Status.PREPARING)
+
+
+@admin.action(description="Mark selected orders shipped")
+def ship_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+    _bulk_change(modeladmin, request, queryset, Status.SHIPPED)
+
+
+@admin.action(description="Cancel selected orders")
+def cancel_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+    _bulk_change(modeladmin, request, queryset, Status.CANCELLED)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
+    list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
+    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at"]
+    list_select_related = ["customer"]
+    inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
+    actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders]
+    date_hierarchy = "created_at"
+
+    def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
+        # A plain save: the signal receivers record the status event with this user as its actor.
+        obj.changed_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(admin.ModelAdmin):
+    """The outbox, for ops: which events were pushed and when."""
+
+    list_display = ["order", "seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    list_filter = ["to_status", ("published_at", admin.EmptyFieldListFilter)]
+    search_fields = ["order__number"]
+    list_select_related = ["order", "actor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

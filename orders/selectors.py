@@ -1,0 +1,69 @@
+"""Reads: which orders a user may see (for HTTP and WebSocket alike), event history, outbox and stuck orders."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
+
+from orders.models import ChatMessage, Order, OrderEvent
+from orders.states import TRANSITIONS
+
+
+class Access(enum.Enum):
+    ALLOWED = "allowed"
+    FORBIDDEN = "forbidden"
+    MISSING = "missing"
+
+
+def visible_orders(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
+    if not user.is_authenticated or not user.is_active:
+        return Order.objects.none()
+    if user.is_staff:
+        return Order.objects.all()
+    return Order.objects.filter(customer=user)
+
+
+def get_visible_order(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Order | None:
+    return visible_orders(user).select_related("customer").filter(pk=order_id).first()
+
+
+def order_access(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Access:
+    """Whether `user` may watch order `order_id`; sockets close with 4003 or 4004 by the answer."""
+    if visible_orders(user).filter(pk=order_id).exists():
+        return Access.ALLOWED
+    if Order.objects.filter(pk=order_id).exists():
+        return Access.FORBIDDEN
+    return Access.MISSING
+
+
+def events_after(order_id: int, after_seq: int, limit: int | None = None) -> list[OrderEvent]:
+    """The order's events with seq > after_seq, oldest first (the replay a reconnecting client needs)."""
+    limit = limit or settings.REPLAY_LIMIT
+    events = OrderEvent.objects.select_related("order").filter(order_id=order_id, seq__gt=after_seq)
+    return list(events.order_by("seq")[:limit])
+
+
+def current_seq(order_id: int) -> int:
+    return Order.objects.filter(pk=order_id).values_list("seq", flat=True).first() or 0
+
+
+def unpublished_events(*, created_before: datetime, limit: int = 500) -> list[OrderEvent]:
+    events = OrderEvent.objects.select_related("order").filter(published_at=None, created_at__lt=created_before)
+    return list(events.order_by("order_id", "seq")[:limit])
+
+
+def stuck_orders(*, changed_before: datetime, limit: int = 200) -> list[Order]:
+    open_statuses = [status for status, following in TRANSITIONS.items() if following]
+    orders = Order.objects.filter(status__in=open_statuses, status_changed_at__lt=changed_before)
+    return list(orders.order_by("status_changed_at")[:limit])
+
+
+def chat_history(order_id: int, limit: int = 50) -> list[ChatMessage]:
+    """The last `limit` messages of the order's chat, oldest first."""
+    latest = ChatMessage.objects.select_related("sender").filter(order_id=order_id).order_by("-created_at", "-id")
+    return list(reversed(latest[:limit]))

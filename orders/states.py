@@ -1,0 +1,62 @@
+"""The order status state machine: which status may follow which, and why not."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    PREPARING = "preparing", "Preparing"
+    SHIPPED = "shipped", "Shipped"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.CONFIRMED, Status.CANCELLED}),
+    Status.CONFIRMED: frozenset({Status.PREPARING, Status.CANCELLED}),
+    Status.PREPARING: frozenset({Status.SHIPPED, Status.CANCELLED}),
+    Status.SHIPPED: frozenset({Status.OUT_FOR_DELIVERY}),
+    Status.OUT_FOR_DELIVERY: frozenset({Status.DELIVERED}),
+    Status.DELIVERED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    """A status change the state machine forbids; `reason` is safe to show to staff and API clients."""
+
+    def __init__(self, current: str, requested: str, reason: str) -> None:
+        super().__init__(reason)
+        self.current = current
+        self.requested = requested
+        self.reason = reason
+
+
+def label(status: str) -> str:
+    try:
+        return Status(status).label
+    except ValueError:
+        return status
+
+
+def check_transition(current: str, requested: str) -> None:
+    """Raise IllegalTransition unless `requested` may follow `current`."""
+    if requested not in Status.values:
+        raise IllegalTransition(current, requested, f"“{requested}” is not a known status.")
+    if requested == current:
+        raise IllegalTransition(current, requested, f"The order is already {label(current).lower()}.")
+    allowed = TRANSITIONS[current]
+    if requested not in allowed:
+        if not allowed:
+            reason = f"A {label(current).lower()} order cannot change status any more."
+        else:
+            choices = " or ".join(label(s).lower() for s in sorted(allowed, key=Status.values.index))
+            reason = (
+                f"A {label(current).lower()} order cannot become {label(requested).lower()}; "
+                f"it can become {choices}."
+            )
+        raise IllegalTransition(current, requested, reason)

@@ -1,0 +1,68 @@
+"""Celery tasks: push one status event, sweep the outbox, and alert staff about stuck orders."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from orders import selectors, services
+from orders.models import OrderEvent
+from realtime import push
+
+logger = logging.getLogger(__name__)
+
+# Transient failures worth retrying; anything else is a bug and is left to the outbox sweep.
+RETRYABLE = (RedisError, ConnectionError, OSError, TimeoutError)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_order_update(event_id: int) -> None:
+    """Push one OrderEvent to its customer, its order's watchers and staff. Safe to run twice."""
+    event = OrderEvent.objects.select_related("order").filter(pk=event_id).first()
+    if event is None:
+        logger.warning("send_order_update: event %s does not exist", event_id)
+        return
+    push.publish_event(event)
+    services.mark_published(event.pk)
+
+
+@shared_task(acks_late=True)
+def republish_unpublished_events() -> int:
+    """Re-push events whose push never succeeded (broker or Redis down at commit, worker killed)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)
+    events = selectors.unpublished_events(created_before=cutoff)
+    for event in events:
+        push.publish_event(event)
+        services.mark_published(event.pk)
+    if events:
+        logger.info("Outbox sweep re-published %d event(s)", len(events))
+    return len(events)
+
+
+@shared_task
+def alert_stuck_orders() -> int:
+    """Tell staff (a frame on staff.orders and a log line) about orders stuck in one status too long."""
+    cutoff = timezone.now() - timedelta(minutes=settings.STUCK_ORDER_AFTER_MINUTES)
+    orders = selectors.stuck_orders(changed_before=cutoff)
+    if orders:
+        logger.warning(
+            "%d order(s) unchanged for over %d minutes: %s",
+            len(orders),
+            settings.STUCK_ORDER_AFTER_MINUTES,
+            ", ".join(f"{order.number} ({order.status})" for order in orders),
+        )
+        push.publish_stuck_orders(orders)
+    return len(orders)

@@ -1,0 +1,56 @@
+"""WebSocket JWT authentication: `Sec-WebSocket-Protocol: bearer, <jwt>` or the seed's `?token=<jwt>`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+
+from orders.tokens import InvalidToken, user_for_token
+
+logger = logging.getLogger(__name__)
+
+BEARER_SUBPROTOCOL = "bearer"
+
+
+def token_from_scope(scope: dict[str, Any]) -> str | None:
+    """The JWT the client offered, if any: the subprotocol form wins over the query string."""
+    subprotocols = scope.get("subprotocols") or []
+    if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
+        return subprotocols[1]
+    if settings.WS_ALLOW_QUERY_TOKEN:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        tokens = query.get("token")
+        if tokens:
+            return tokens[0]
+    return None
+
+
+@database_sync_to_async
+def authenticate_token(token: str) -> tuple[Any, dict[str, Any] | None]:
+    try:
+        return user_for_token(token)
+    except InvalidToken as exc:
+        # Log why, never the token itself.
+        logger.info("WebSocket token refused: %s", exc)
+        return AnonymousUser(), None
+
+
+class JWTAuthMiddleware(BaseMiddleware):
+    """Sets scope["user"] from a JWT when the client sent one; otherwise keeps the session user.
+
+    A client that offered credentials and got them wrong is anonymous (and is closed with 4001),
+    even if it also carries a session cookie: explicit credentials decide.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        token = token_from_scope(scope)
+        if token is not None:
+            user, claims = await authenticate_token(token)
+            scope = dict(scope, user=user, token_claims=claims)
+        return await super().__call__(scope, receive, send)

@@ -1,0 +1,244 @@
+"""WebSocket consumers: translate frames to selector/service calls and group messages to frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from orders import selectors, services
+from orders.selectors import Access
+from realtime import push
+from realtime.auth import BEARER_SUBPROTOCOL
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_NOT_FOUND = 4004
+CLOSE_RATE_LIMITED = 4008
+CLOSE_TOO_LARGE = 4009
+
+
+class FrameError(Exception):
+    """A client frame we refuse with an error frame; the connection stays open."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class BaseConsumer(AsyncJsonWebsocketConsumer):
+    """Authentication, frame limits, JSON parsing and ping/pong shared by every socket."""
+
+    user: Any
+    closed: bool = False
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._allowance = float(settings.WS_RATE_LIMIT_BURST)
+        self._allowance_at = time.monotonic()
+        # Close codes only reach a client on an accepted socket, so accept first and close at once if refused.
+        subprotocols = self.scope.get("subprotocols") or []
+        await self.accept(BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols[:1] else None)
+        if self.user is None or not self.user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        claims = self.scope.get("token_claims")
+        if claims:
+            self._expiry_task = asyncio.ensure_future(self._close_when_token_expires(claims["exp"]))
+        await self.connected()
+
+    async def connected(self) -> None:
+        """Join groups and send the initial frames; the user is authenticated."""
+
+    async def refuse(self, code: int) -> None:
+        self.closed = True
+        await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+
+    async def _close_when_token_expires(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await self.refuse(CLOSE_UNAUTHENTICATED)
+
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.closed:
+            return
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:
+            await self.refuse(CLOSE_TOO_LARGE)
+            return
+        if not self._take_allowance():
+            await self.refuse(CLOSE_RATE_LIMITED)
+            return
+        try:
+            if text_data is None:
+                raise FrameError("bad_frame", "Frames must be JSON text, not binary.")
+            try:
+                content = json.loads(text_data)
+            except (ValueError, RecursionError):
+                raise FrameError("bad_json", "The frame is not valid JSON.") from None
+            if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+                raise FrameError("bad_frame", "A frame must be a JSON object with a string \"type\".")
+            await self.handle_frame(content["type"], content)
+        except FrameError as error:
+            await self.send_json(push.error_frame(error.code, error.detail))
+
+    def _take_allowance(self) -> bool:
+        """Token bucket: WS_RATE_LIMIT_PER_SECOND frames a second, bursts up to WS_RATE_LIMIT_BURST."""
+        now = time.monotonic()
+        self._allowance = min(
+            float(settings.WS_RATE_LIMIT_BURST),
+            self._allowance + (now - self._allowance_at) * settings.WS_RATE_LIMIT_PER_SECOND,
+        )
+        self._allowance_at = now
+        if self._allowance < 1:
+            return False
+        self._allowance -= 1
+        return True
+
+    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
+        if frame_type == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        raise FrameError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
+
+    async def send_text(self, text: str) -> None:
+        if not self.closed:
+            await self.send(text_data=text)
+
+
+def _int_or_none(value: Any) -> int | None:
+    """A non-negative int from a frame or query value, or None (bools and floats are not ints)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 2**31 else None
+    if isinstance(value, str) and value.isdigit() and len(value) < 10:
+        return int(value)
+    return None
+
+
+class NotificationConsumer(BaseConsumer):
+    """`/ws/notifications/` (the user's orders; staff: all) and `/ws/orders/<id>/` (one order, resumable).
+
+    Each connection remembers the last seq it sent per order, so at-least-once delivery from the worker and
+    the replay/live seam both reach the client once and in order; a gap is filled from the event log.
+    """
+
+    async def connected(self) -> None:
+        self.last_seq: dict[int, int] = {}
+        order_id = self.scope["url_route"]["kwargs"].get("order_id")
+        if order_id is None:
+            await self.join(push.STAFF_GROUP if self.user.is_staff else push.user_group(self.user.pk))
+            return
+        access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
+        if access is Access.MISSING:
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        if access is Access.FORBIDDEN:
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        # Join before reading the log: anything committed meanwhile arrives as a group message after
+        # the replay and is dropped there by seq, so the seam has no gap and no duplicate.
+        await self.join(push.order_group(order_id))
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
+        if after_seq is None:
+            self.last_seq[order_id] = await database_sync_to_async(selectors.current_seq)(order_id)
+        else:
+            await self.replay(order_id, after_seq)
+
+    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
+        if frame_type == "subscribe" and self.scope["url_route"]["kwargs"].get("order_id") is None:
+            await self.subscribe(content)
+            return
+        await super().handle_frame(frame_type, content)
+
+    async def subscribe(self, content: dict[str, Any]) -> None:
+        order_id = _int_or_none(content.get("order_id"))
+        after_seq = _int_or_none(content.get("after_seq", 0))
+        if order_id is None or after_seq is None:
+            raise FrameError("bad_frame", "subscribe needs an integer order_id and a non-negative after_seq.")
+        access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
+        if access is Access.MISSING:
+            raise FrameError("not_found", "No such order.")
+        if access is Access.FORBIDDEN:
+            raise FrameError("forbidden", "You may not watch this order.")
+        # The stream's group already carries this order's live events; replay brings the client level.
+        await self.replay(order_id, after_seq)
+
+    async def replay(self, order_id: int, after_seq: int) -> None:
+        """Send the order's events after `after_seq` from the log, oldest first."""
+        self.last_seq[order_id] = after_seq
+        while not self.closed:
+            events = await database_sync_to_async(selectors.events_after)(order_id, self.last_seq[order_id])
+            for event in events:
+                await self.send_text(json.dumps(push.status_frame(event)))
+                self.last_seq[order_id] = event.seq
+            if len(events) < settings.REPLAY_LIMIT:
+                return
+
+    async def order_status(self, message: dict[str, Any]) -> None:
+        order_id, seq = message["order_id"], message["seq"]
+        last = self.last_seq.get(order_id)
+        if last is not None and seq <= last:
+            return
+        if last is not None and seq > last + 1:
+            await self.replay(order_id, last)
+            return
+        await self.send_text(message["text"])
+        self.last_seq[order_id] = seq
+
+    async def staff_alert(self, message: dict[str, Any]) -> None:
+        await self.send_text(message["text"])
+
+
+class ChatConsumer(BaseConsumer):
+    """`/ws/orders/<id>/chat/`: the order's customer and staff in one room, the last 50 messages on join."""
+
+    async def connected(self) -> None:
+        self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
+        access = await database_sync_to_async(selectors.order_access)(self.user, self.order_id)
+        if access is Access.MISSING:
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        if access is Access.FORBIDDEN:
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        await self.join(push.chat_group(self.order_id))
+        for message in await database_sync_to_async(selectors.chat_history)(self.order_id):
+            await self.send_json(push.chat_frame(message))
+
+    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
+        if frame_type != "message":
+            await super().handle_frame(frame_type, content)
+            return
+        text = content.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("empty_message", "A message needs non-empty text.")
+        if len(text) > services.CHAT_MAX_LENGTH:
+            raise FrameError("message_too_long", f"Messages are limited to {services.CHAT_MAX_LENGTH} characters.")
+        await database_sync_to_async(services.post_chat_message)(
+            order_id=self.order_id, sender=self.user, text=text
+        )
+
+    async def chat_message(self, message: dict[str, Any]) -> None:
+        await self.send_text(message["text"])

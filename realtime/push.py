@@ -1,0 +1,99 @@
+"""The only code that knows group names and frame shapes, and the only caller of group_send."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+STAFF_GROUP = "staff.orders"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def order_group(order_id: int) -> str:
+    return f"order.{order_id}"
+
+
+def chat_group(order_id: int) -> str:
+    return f"chat.order.{order_id}"
+
+
+def status_frame(event: Any) -> dict[str, Any]:
+    """The `order.status` frame for an OrderEvent (its `order` loaded)."""
+    return {
+        "type": "order.status",
+        "order_id": event.order_id,
+        "number": event.order.number,
+        "seq": event.seq,
+        "status": event.to_status,
+        "previous": event.from_status or None,
+        "at": event.created_at.isoformat(),
+        "event_id": event.pk,
+    }
+
+
+def status_message(event: Any) -> dict[str, Any]:
+    """The channel-layer message for an event: the frame serialised once, plus what consumers de-duplicate by."""
+    return {
+        "type": "order.status",
+        "order_id": event.order_id,
+        "seq": event.seq,
+        "text": json.dumps(status_frame(event)),
+    }
+
+
+def error_frame(code: str, detail: str) -> dict[str, str]:
+    return {"type": "error", "code": code, "detail": detail}
+
+
+def publish_event(event: Any) -> None:
+    """Send a status event to its customer's stream, the order's watchers and staff."""
+    message = status_message(event)
+    groups = (user_group(event.order.customer_id), order_group(event.order_id), STAFF_GROUP)
+    async_to_sync(_group_send_many)(groups, message)
+
+
+def chat_frame(message: Any) -> dict[str, Any]:
+    """The `chat.message` frame for a ChatMessage (its `sender` loaded)."""
+    return {
+        "type": "chat.message",
+        "order_id": message.order_id,
+        "id": message.pk,
+        "sender": message.sender.get_username(),
+        "text": message.text,
+        "at": message.created_at.isoformat(),
+    }
+
+
+def publish_chat_message(message: Any) -> None:
+    async_to_sync(_group_send_many)(
+        (chat_group(message.order_id),), {"type": "chat.message", "text": json.dumps(chat_frame(message))}
+    )
+
+
+def publish_stuck_orders(orders: Iterable[Any]) -> None:
+    frame = {
+        "type": "order.stuck",
+        "orders": [
+            {
+                "order_id": order.pk,
+                "number": order.number,
+                "status": order.status,
+                "since": order.status_changed_at.isoformat() if order.status_changed_at else None,
+            }
+            for order in orders
+        ],
+    }
+    async_to_sync(_group_send_many)((STAFF_GROUP,), {"type": "staff.alert", "text": json.dumps(frame)})
+
+
+async def _group_send_many(groups: Iterable[str], message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_send(group, message)

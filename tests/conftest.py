@@ -1,0 +1,83 @@
+"""Shared fixtures: the three personas (alice owns, bob is another customer, staff), orders, real services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from orders.models import Order, OrderItem
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_services() -> None:
+    """The suite runs on real PostgreSQL and Redis; without them it fails loudly instead of skipping."""
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.fail(f"Tests need PostgreSQL (DATABASE_URL), not {engine}. Run them with `make test`.")
+    if not settings.REDIS_URL:
+        pytest.fail("Tests need Redis (REDIS_URL). Run them with `make test`.")
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {settings.REDIS_URL} is not answering: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer_prefix(settings: Any) -> Iterator[None]:
+    """Each test gets its own channel-layer key prefix so leftovers of another test never arrive."""
+    import uuid
+
+    from channels.layers import channel_layers
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    layers = {name: {**conf, "CONFIG": {**conf.get("CONFIG", {}), "prefix": prefix}}
+              for name, conf in settings.CHANNEL_LAYERS.items()}
+    settings.CHANNEL_LAYERS = layers
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
+def make_user(username: str, *, is_staff: bool = False, is_active: bool = True) -> Any:
+    return get_user_model().objects.create_user(
+        username=username, password=PASSWORD, is_staff=is_staff, is_superuser=is_staff, is_active=is_active,
+        email=f"{username}@example.com",
+    )
+
+
+@pytest.fixture
+def alice(db: None) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db: None) -> Any:
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(db: None) -> Any:
+    return make_user("staff", is_staff=True)
+
+
+def make_order(customer: Any) -> Order:
+    order = Order.objects.create(customer=customer, shipping_address="1 Test Street")
+    OrderItem.objects.create(order=order, name="Beans", quantity=2, unit_price="9.50")
+    return order
+
+
+@pytest.fixture
+def alice_order(alice: Any) -> Order:
+    return make_order(alice)
+
+
+@pytest.fixture
+def bob_order(bob: Any) -> Order:
+    return make_order(bob)
