@@ -28,7 +28,7 @@ run: $(VENV)/.base-installed
 
 test: $(VENV)/.test-installed
 	bash scripts/ensure-test-deps
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-not-secret \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-never-used-in-production \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed

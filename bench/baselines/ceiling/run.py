@@ -105,12 +105,13 @@ def start(
     return CeilingBaseline(port=port, redis_url=redis_url, stack=stack)
 
 
-def smoke(clients: int = 100, per_client: int = 1, workers: int = 1, redis_url: str = DEFAULT_REDIS_URL,
+def smoke(clients: int = 100, per_client: int = 1, rate: float | None = None, workers: int = 1, redis_url: str = DEFAULT_REDIS_URL,
           loadgen_args: Sequence[str] = ()) -> dict[str, object]:
-    """Start the ceiling, connect `clients` users, push per_client changes to each, return the loadgen JSON."""
+    """Start the ceiling, connect `clients` users, push per_client changes to each
+    (burst, or `rate` changes/s), return the loadgen JSON."""
     users = list(range(1, clients + 1))
     with start(redis_url, workers=workers) as cb:
-        return drive(cb.client_urls(users), lambda: cb.trigger(users, n=clients * per_client), clients * per_client,
+        return drive(cb.client_urls(users), lambda: cb.trigger(users, n=clients * per_client, rate=rate), clients * per_client,
                      timeout=60.0, loadgen_args=loadgen_args)
 
 
@@ -118,11 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.baselines.ceiling.run", description=__doc__)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--per-client", type=int, default=1)
+    ap.add_argument("--rate", type=float, help="changes/s (default: burst)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     ap.add_argument("loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)")
     a = ap.parse_args(argv)
-    print(json.dumps(smoke(a.clients, a.per_client, a.workers, a.redis_url, a.loadgen_args)))
+    print(json.dumps(smoke(a.clients, a.per_client, a.rate, a.workers, a.redis_url, a.loadgen_args)))
     return 0
 
 

@@ -1,0 +1,48 @@
+"""Helpers for consumer tests: an application communicator with an allowed Origin, tokens, eager Celery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from config.asgi import application
+from worker.celery import app as celery_app
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def communicator(path: str, *, headers: list[tuple[bytes, bytes]] | None = None,
+                 subprotocols: list[str] | None = None) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, path, headers=[ORIGIN, *(headers or [])], subprotocols=subprotocols)
+
+
+def session_cookie(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+async def connect_ok(comm: WebsocketCommunicator) -> None:
+    connected, _ = await comm.connect()
+    assert connected
+
+
+async def close_code(comm: WebsocketCommunicator) -> int:
+    """Connect and return the close code the server sends straight after accepting."""
+    connected, _ = await comm.connect()
+    assert connected
+    message = await comm.receive_output(timeout=3)
+    assert message["type"] == "websocket.close", message
+    return message["code"]
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run send_order_update inline at commit: the real push over the real Redis channel layer, no worker."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
