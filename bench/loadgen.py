@@ -51,8 +51,15 @@ def percentiles(values: Sequence[float], scale: float = 1.0) -> dict[str, float]
     def rank(q: float) -> float:
         return xs[min(n - 1, max(0, math.ceil(q * n) - 1))] * scale
 
-    out = {"count": n, "min": xs[0] * scale, "mean": sum(xs) / n * scale, "p50": rank(0.50), "p90": rank(0.90),
-           "p99": rank(0.99), "max": xs[-1] * scale}
+    out = {
+        "count": n,
+        "min": xs[0] * scale,
+        "mean": sum(xs) / n * scale,
+        "p50": rank(0.50),
+        "p90": rank(0.90),
+        "p99": rank(0.99),
+        "max": xs[-1] * scale,
+    }
     return {k: (v if k == "count" else round(v, 3)) for k, v in out.items()}
 
 
@@ -81,7 +88,12 @@ class _State:
 
 
 async def _client(
-    i: int, url: str, st: _State, sem: asyncio.Semaphore, opts: dict[str, Any], send_on_open: str | None
+    i: int,
+    url: str,
+    st: _State,
+    sem: asyncio.Semaphore,
+    opts: dict[str, Any],
+    send_on_open: str | None,
 ) -> None:
     async with sem:
         t0 = time.perf_counter()
@@ -159,17 +171,27 @@ async def run(
     sem = asyncio.Semaphore(max(1, connect_concurrency))
     t_start = time.perf_counter()
     hard_deadline = t_start + timeout
-    tasks = [asyncio.create_task(_client(i, u, st, sem, opts, send_on_open)) for i, u in enumerate(urls)]
+    tasks = [
+        asyncio.create_task(_client(i, u, st, sem, opts, send_on_open))
+        for i, u in enumerate(urls)
+    ]
     stop_reason = "timeout"
     try:
         if st.n == 0:
             st.all_settled.set()
         try:
-            await asyncio.wait_for(st.all_settled.wait(), timeout=max(0.0, hard_deadline - time.perf_counter()))
+            await asyncio.wait_for(
+                st.all_settled.wait(),
+                timeout=max(0.0, hard_deadline - time.perf_counter()),
+            )
         except TimeoutError:
             pass
         open_wall = (st.last_open - t_start) if st.connected else 0.0
-        ready_info = {"connected": st.connected, "failed": st.failed, "open_wall_s": round(open_wall, 3)}
+        ready_info = {
+            "connected": st.connected,
+            "failed": st.failed,
+            "open_wall_s": round(open_wall, 3),
+        }
         print(f"loadgen: ready {json.dumps(ready_info)}", file=sys.stderr, flush=True)
         if st.all_settled.is_set():
             if ready_file:
@@ -179,9 +201,15 @@ async def run(
                 if inspect.isawaitable(res):
                     await res
             t_ready = time.perf_counter()
-            end = hard_deadline if duration is None else min(hard_deadline, t_ready + duration)
+            end = (
+                hard_deadline
+                if duration is None
+                else min(hard_deadline, t_ready + duration)
+            )
             try:
-                await asyncio.wait_for(st.got_expected.wait(), timeout=max(0.0, end - time.perf_counter()))
+                await asyncio.wait_for(
+                    st.got_expected.wait(), timeout=max(0.0, end - time.perf_counter())
+                )
                 stop_reason = "expect"
             except TimeoutError:
                 stop_reason = "timeout" if end >= hard_deadline else "duration"
@@ -189,7 +217,9 @@ async def run(
         st.stopping = True
         conns = list(st.conns.values())
         if conns:
-            await asyncio.wait([asyncio.create_task(c.close()) for c in conns], timeout=5)
+            await asyncio.wait(
+                [asyncio.create_task(c.close()) for c in conns], timeout=5
+            )
             for c in conns:
                 c.transport.abort()
         for t in tasks:
@@ -211,7 +241,9 @@ async def run(
         "fail_reasons": dict(st.fail_reasons.most_common(5)),
         "fd_limit": fd_limit,
         "open_wall_s": round((st.last_open - t_start) if st.connected else 0.0, 3),
-        "handshakes_per_s": round(st.connected / (st.last_open - t_start), 1) if st.connected else 0.0,
+        "handshakes_per_s": round(st.connected / (st.last_open - t_start), 1)
+        if st.connected
+        else 0.0,
         "handshake_ms": percentiles(st.handshake_s, 1000.0),
         "frames": st.frames,
         "measured": len(st.samples),
@@ -228,10 +260,13 @@ async def run(
         last_arrival = max(s[0] for s in st.samples)
         span = last_arrival - first_sent
         result["delivery_span_s"] = round(span, 4)
-        result["delivered_per_s"] = round(len(st.samples) / span, 1) if span > 0 else None
+        result["delivered_per_s"] = (
+            round(len(st.samples) / span, 1) if span > 0 else None
+        )
     if keep_samples:
         result["samples"] = [
-            {"arrival": a, "sent_at": s, "seq": q, "order_id": o, "client": c} for a, s, q, o, c in st.samples
+            {"arrival": a, "sent_at": s, "seq": q, "order_id": o, "client": c}
+            for a, s, q, o, c in st.samples
         ]
     return result
 
@@ -239,32 +274,90 @@ async def run(
 def _read_urls(args: argparse.Namespace) -> list[str]:
     urls: list[str] = list(args.url or [])
     if args.urls_file:
-        text = sys.stdin.read() if args.urls_file == "-" else Path(args.urls_file).read_text()
-        urls += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        text = (
+            sys.stdin.read()
+            if args.urls_file == "-"
+            else Path(args.urls_file).read_text()
+        )
+        urls += [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
     if args.template:
-        urls += [args.template.format(i=i) for i in range(args.start, args.start + args.count)]
+        urls += [
+            args.template.format(i=i)
+            for i in range(args.start, args.start + args.count)
+        ]
     return urls
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
     ap.add_argument("--url", action="append", help="one client URL (repeatable)")
-    ap.add_argument("--urls-file", help="file with one client URL per line ('-' = stdin)")
-    ap.add_argument("--template", help="URL template with {i}, e.g. 'ws://127.0.0.1:8000/ws/?user={i}'")
+    ap.add_argument(
+        "--urls-file", help="file with one client URL per line ('-' = stdin)"
+    )
+    ap.add_argument(
+        "--template",
+        help="URL template with {i}, e.g. 'ws://127.0.0.1:8000/ws/?user={i}'",
+    )
     ap.add_argument("--count", type=int, default=0, help="clients made from --template")
     ap.add_argument("--start", type=int, default=1, help="first {i} for --template")
-    ap.add_argument("--subprotocol", action="append", help="offered subprotocol (repeatable)")
+    ap.add_argument(
+        "--subprotocol", action="append", help="offered subprotocol (repeatable)"
+    )
     ap.add_argument("--origin", help="Origin header to send")
-    ap.add_argument("--header", action="append", default=[], help="extra header 'Name: value' (repeatable)")
-    ap.add_argument("--expect", type=int, help="stop after this many measured frames (all clients together)")
-    ap.add_argument("--duration", type=float, help="stop this many seconds after all clients are open")
-    ap.add_argument("--timeout", type=float, default=60.0, help="hard stop, seconds from start (default 60)")
-    ap.add_argument("--connect-concurrency", type=int, default=100, help="handshakes in flight at once")
-    ap.add_argument("--open-timeout", type=float, default=20.0, help="per-handshake timeout, seconds")
-    ap.add_argument("--send-on-open", help="text each client sends once open ({i} = client index)")
-    ap.add_argument("--deflate", action="store_true", help="offer permessage-deflate (off by default)")
-    ap.add_argument("--ready-file", help="written (JSON) once every client has opened or failed")
-    ap.add_argument("--samples", action="store_true", help="include every measured frame in the JSON")
+    ap.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        help="extra header 'Name: value' (repeatable)",
+    )
+    ap.add_argument(
+        "--expect",
+        type=int,
+        help="stop after this many measured frames (all clients together)",
+    )
+    ap.add_argument(
+        "--duration",
+        type=float,
+        help="stop this many seconds after all clients are open",
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="hard stop, seconds from start (default 60)",
+    )
+    ap.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=100,
+        help="handshakes in flight at once",
+    )
+    ap.add_argument(
+        "--open-timeout",
+        type=float,
+        default=20.0,
+        help="per-handshake timeout, seconds",
+    )
+    ap.add_argument(
+        "--send-on-open", help="text each client sends once open ({i} = client index)"
+    )
+    ap.add_argument(
+        "--deflate",
+        action="store_true",
+        help="offer permessage-deflate (off by default)",
+    )
+    ap.add_argument(
+        "--ready-file", help="written (JSON) once every client has opened or failed"
+    )
+    ap.add_argument(
+        "--samples",
+        action="store_true",
+        help="include every measured frame in the JSON",
+    )
     ap.add_argument("--uvloop", action="store_true", help="run on uvloop if installed")
     args = ap.parse_args(argv)
     urls = _read_urls(args)

@@ -120,6 +120,9 @@ TEMPLATES = [
 
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    if env_str("TEST_DATABASE_NAME"):
+        # Lets parallel test runs on one PostgreSQL server keep apart.
+        DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 else:
     DATABASES = {
         "default": {
@@ -174,6 +177,7 @@ else:
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL and not env_str("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True

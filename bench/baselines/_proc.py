@@ -19,8 +19,19 @@ import redis
 
 from bench.loadgen import raise_nofile
 
-__all__ = ["REPO_ROOT", "Proc", "Stack", "child_env", "delete_keys", "drive", "free_port", "raise_nofile",
-           "spawn", "wait_log", "wait_port"]
+__all__ = [
+    "REPO_ROOT",
+    "Proc",
+    "Stack",
+    "child_env",
+    "delete_keys",
+    "drive",
+    "free_port",
+    "raise_nofile",
+    "spawn",
+    "wait_log",
+    "wait_port",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +46,9 @@ def free_port() -> int:
 def child_env(**extra: str) -> dict[str, str]:
     """Environment for a child: ours, with the repo root importable and unbuffered output."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+    )
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -79,19 +92,27 @@ class Proc:
         return self.popen.poll()
 
 
-def spawn(name: str, argv: Sequence[str], log_path: Path, env: dict[str, str], max_lifetime: float) -> Proc:
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path,
+    env: dict[str, str],
+    max_lifetime: float,
+) -> Proc:
     """Start argv under coreutils `timeout` so it stops by itself after max_lifetime seconds even if we die."""
     cmd = list(argv)
     if shutil.which("timeout"):
         cmd = ["timeout", "--kill-after=5", f"{max_lifetime:.0f}", *cmd]
-    log = open(log_path, "ab")
-    try:
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the fd
         popen = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    finally:
-        log.close()
     return Proc(name, popen, log_path)
 
 
@@ -106,7 +127,9 @@ def wait_port(proc: Proc, port: int, timeout: float) -> None:
                 return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log()[-3000:]}")
+    raise TimeoutError(
+        f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log()[-3000:]}"
+    )
 
 
 def wait_log(proc: Proc, needle: str, timeout: float) -> None:
@@ -118,7 +141,9 @@ def wait_log(proc: Proc, needle: str, timeout: float) -> None:
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited early:\n{proc.log()[-3000:]}")
         time.sleep(0.1)
-    raise TimeoutError(f"{proc.name}: {needle!r} not seen within {timeout}s:\n{proc.log()[-3000:]}")
+    raise TimeoutError(
+        f"{proc.name}: {needle!r} not seen within {timeout}s:\n{proc.log()[-3000:]}"
+    )
 
 
 def delete_keys(redis_url: str, patterns: Sequence[str]) -> int:
@@ -140,7 +165,9 @@ class Stack:
     """A set of started processes plus their temp dir; stop() ends them all and removes the dir."""
 
     procs: list[Proc] = field(default_factory=list)
-    tmpdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-baseline-")))
+    tmpdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    )
     keep_tmp: bool = False
 
     def stop(self) -> None:
@@ -167,10 +194,26 @@ def drive(
         urls_file.write_text("\n".join(urls) + "\n")
         ready = Path(d) / "ready"
         cmd = [
-            sys.executable, "-m", "bench.loadgen", "--urls-file", str(urls_file), "--expect", str(expect),
-            "--timeout", str(timeout), "--ready-file", str(ready), *loadgen_args,
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--urls-file",
+            str(urls_file),
+            "--expect",
+            str(expect),
+            "--timeout",
+            str(timeout),
+            "--ready-file",
+            str(ready),
+            *loadgen_args,
         ]
-        p = subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env(), stdout=subprocess.PIPE, start_new_session=True)
+        p = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + timeout
             while not ready.exists():

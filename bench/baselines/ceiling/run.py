@@ -8,15 +8,30 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import redis
 
-from bench.baselines._proc import Stack, child_env, drive, free_port, raise_nofile, spawn, wait_log, wait_port
+from bench.baselines._proc import (
+    Stack,
+    child_env,
+    drive,
+    free_port,
+    raise_nofile,
+    spawn,
+    wait_log,
+    wait_port,
+)
 from bench.baselines.ceiling.server import DEFAULT_REDIS_URL, channel_for
 
 
 def publish_change(
-    r: redis.Redis, user_id: int, order_id: int, status: str, seq: int, sent_at: float | None = None
+    r: redis.Redis,
+    user_id: int,
+    order_id: int,
+    status: str,
+    seq: int,
+    sent_at: float | None = None,
 ) -> int:
     """PUBLISH one order change to user.<id>, serialised once here; returns Redis's receiver count."""
     frame = json.dumps(
@@ -32,7 +47,10 @@ def publish_change(
 
 
 def trigger(
-    user_ids: Sequence[int], n: int | None = None, rate: float | None = None, redis_url: str = DEFAULT_REDIS_URL,
+    user_ids: Sequence[int],
+    n: int | None = None,
+    rate: float | None = None,
+    redis_url: str = DEFAULT_REDIS_URL,
     status: str = "shipped",
 ) -> int:
     """Make n changes (default one per user), change i going to user_ids[i % len]; `rate` = changes/s (None: burst)."""
@@ -45,7 +63,9 @@ def trigger(
                 delay = t0 + i / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            publish_change(r, user_ids[i % len(user_ids)], order_id=i + 1, status=status, seq=i)
+            publish_change(
+                r, user_ids[i % len(user_ids)], order_id=i + 1, status=status, seq=i
+            )
         return count
     finally:
         r.close()
@@ -66,13 +86,15 @@ class CeilingBaseline:
     def client_urls(self, user_ids: Sequence[int]) -> list[str]:
         return [f"{self.ws_url}?user={uid}" for uid in user_ids]
 
-    def trigger(self, user_ids: Sequence[int], n: int | None = None, rate: float | None = None) -> int:
+    def trigger(
+        self, user_ids: Sequence[int], n: int | None = None, rate: float | None = None
+    ) -> int:
         return trigger(user_ids, n, rate, self.redis_url)
 
     def stop(self) -> None:
         self.stack.stop()
 
-    def __enter__(self) -> CeilingBaseline:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -80,7 +102,11 @@ class CeilingBaseline:
 
 
 def start(
-    redis_url: str = DEFAULT_REDIS_URL, *, workers: int = 1, uvloop: bool = False, max_lifetime: float = 900.0,
+    redis_url: str = DEFAULT_REDIS_URL,
+    *,
+    workers: int = 1,
+    uvloop: bool = False,
+    max_lifetime: float = 900.0,
     ready_timeout: float = 30.0,
 ) -> CeilingBaseline:
     """Start the ceiling server process(es) on a free loopback port and wait until each is subscribed."""
@@ -89,13 +115,28 @@ def start(
     port = free_port()
     try:
         for w in range(workers):
-            argv = [sys.executable, "-m", "bench.baselines.ceiling.server", "--port", str(port),
-                    "--redis-url", redis_url, "--max-lifetime", str(max_lifetime)]
+            argv = [
+                sys.executable,
+                "-m",
+                "bench.baselines.ceiling.server",
+                "--port",
+                str(port),
+                "--redis-url",
+                redis_url,
+                "--max-lifetime",
+                str(max_lifetime),
+            ]
             if workers > 1:
                 argv.append("--reuse-port")
             if uvloop:
                 argv.append("--uvloop")
-            proc = spawn(f"ceiling{w}", argv, stack.tmpdir / f"ceiling{w}.log", child_env(), max_lifetime + 10)
+            proc = spawn(
+                f"ceiling{w}",
+                argv,
+                stack.tmpdir / f"ceiling{w}.log",
+                child_env(),
+                max_lifetime + 10,
+            )
             stack.procs.append(proc)
             wait_log(proc, "READY", ready_timeout)
         wait_port(stack.procs[0], port, ready_timeout)
@@ -105,26 +146,48 @@ def start(
     return CeilingBaseline(port=port, redis_url=redis_url, stack=stack)
 
 
-def smoke(clients: int = 100, per_client: int = 1, rate: float | None = None, workers: int = 1, redis_url: str = DEFAULT_REDIS_URL,
-          loadgen_args: Sequence[str] = ()) -> dict[str, object]:
+def smoke(
+    clients: int = 100,
+    per_client: int = 1,
+    rate: float | None = None,
+    workers: int = 1,
+    redis_url: str = DEFAULT_REDIS_URL,
+    loadgen_args: Sequence[str] = (),
+) -> dict[str, object]:
     """Start the ceiling, connect `clients` users, push per_client changes to each
     (burst, or `rate` changes/s), return the loadgen JSON."""
     users = list(range(1, clients + 1))
     with start(redis_url, workers=workers) as cb:
-        return drive(cb.client_urls(users), lambda: cb.trigger(users, n=clients * per_client, rate=rate), clients * per_client,
-                     timeout=60.0, loadgen_args=loadgen_args)
+        n = clients * per_client
+        return drive(
+            cb.client_urls(users),
+            lambda: cb.trigger(users, n=n, rate=rate),
+            n,
+            timeout=60.0,
+            loadgen_args=loadgen_args,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.baselines.ceiling.run", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.baselines.ceiling.run", description=__doc__
+    )
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--per-client", type=int, default=1)
     ap.add_argument("--rate", type=float, help="changes/s (default: burst)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    ap.add_argument("loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)")
+    ap.add_argument(
+        "loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)"
+    )
     a = ap.parse_args(argv)
-    print(json.dumps(smoke(a.clients, a.per_client, a.rate, a.workers, a.redis_url, a.loadgen_args)))
+    print(
+        json.dumps(
+            smoke(
+                a.clients, a.per_client, a.rate, a.workers, a.redis_url, a.loadgen_args
+            )
+        )
+    )
     return 0
 
 

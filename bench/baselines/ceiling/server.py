@@ -54,12 +54,16 @@ class Hub:
             if kind == "pmessage":
                 conns = self.users.get(msg["channel"][skip:])
                 if conns:
-                    broadcast(conns, msg["data"], text=True)  # the publisher's bytes, framed once as text
+                    broadcast(
+                        conns, msg["data"], text=True
+                    )  # the publisher's bytes, framed once as text
             elif kind == "psubscribe":
                 subscribed.set()
 
 
-async def serve_forever(host: str, port: int, redis_url: str, reuse_port: bool, max_lifetime: float) -> None:
+async def serve_forever(
+    host: str, port: int, redis_url: str, reuse_port: bool, max_lifetime: float
+) -> None:
     hub = Hub()
     subscribed = asyncio.Event()
     pump = asyncio.create_task(hub.pump(redis_url, subscribed))
@@ -69,7 +73,13 @@ async def serve_forever(host: str, port: int, redis_url: str, reuse_port: bool, 
         loop.add_signal_handler(sig, stop.set)
     loop.call_later(max_lifetime, stop.set)
     async with serve(
-        hub.handler, host, port, compression=None, reuse_port=reuse_port, backlog=4096, ping_interval=None
+        hub.handler,
+        host,
+        port,
+        compression=None,
+        reuse_port=reuse_port,
+        backlog=4096,
+        ping_interval=None,
     ) as server:
         sub_wait = asyncio.create_task(subscribed.wait())
         await asyncio.wait([sub_wait, pump], return_when=asyncio.FIRST_COMPLETED)
@@ -85,15 +95,37 @@ async def serve_forever(host: str, port: int, redis_url: str, reuse_port: bool, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.baselines.ceiling.server", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.baselines.ceiling.server", description=__doc__
+    )
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0, help="0 = pick a free one (printed in the READY line)")
-    ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
-    ap.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT, to run several processes on one port")
-    ap.add_argument("--max-lifetime", type=float, default=900.0, help="exit by itself after this many seconds")
-    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (off: plain asyncio)")
+    ap.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="0 = pick a free one (printed in the READY line)",
+    )
+    ap.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    )
+    ap.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="SO_REUSEPORT, to run several processes on one port",
+    )
+    ap.add_argument(
+        "--max-lifetime",
+        type=float,
+        default=900.0,
+        help="exit by itself after this many seconds",
+    )
+    ap.add_argument(
+        "--uvloop", action="store_true", help="run on uvloop (off: plain asyncio)"
+    )
     args = ap.parse_args(argv)
-    coro = serve_forever(args.host, args.port, args.redis_url, args.reuse_port, args.max_lifetime)
+    coro = serve_forever(
+        args.host, args.port, args.redis_url, args.reuse_port, args.max_lifetime
+    )
     if args.uvloop:
         import uvloop
 

@@ -1,0 +1,93 @@
+"""Fixtures that start real daphne and celery worker processes on real Redis and the test PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tests.e2e.processes import Process, RedisServer, Server, free_port
+from worker.processes import uvicorn_command, web_command, worker_command
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
+    """Environment for child processes: the test database, the test Redis, a private layer prefix and queue.
+
+    The test process uses the same prefix and queue, so what it enqueues reaches the children's workers.
+    """
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    run_id = uuid.uuid4().hex[:8]
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    queue = f"e2e-{run_id}"
+    from worker.celery import app as celery_app
+
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CHANNEL_LAYER_PREFIX": prefix,
+        "CELERY_QUEUE": queue,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "OUTBOX_REPUBLISH_AFTER_SECONDS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    yield env
+    celery_app.conf.task_default_queue = previous_queue
+
+
+@pytest.fixture
+def start_process() -> Iterator[Callable[..., Process]]:
+    """Start any Process; every one started is stopped at teardown, whatever the test did."""
+    started: list[Process] = []
+
+    def start(process: Process) -> Process:
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in reversed(started):
+        process.stop()
+
+
+@pytest.fixture
+def start_server(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Server]:
+    def start(*, port: int | None = None, server: str = "daphne", env: dict[str, str] | None = None) -> Server:
+        port = port or free_port()
+        command = web_command(port=port) if server == "daphne" else uvicorn_command(port=port)
+        process = Server(f"{server}-{port}", command, {**platform_env, **(env or {})}, port)
+        start_process(process)
+        return process.wait_ready()
+
+    return start
+
+
+@pytest.fixture
+def start_worker(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Process]:
+    def start(*, name: str | None = None, env: dict[str, str] | None = None) -> Process:
+        name = name or f"worker-{uuid.uuid4().hex[:6]}"
+        process = Process(name, worker_command(hostname=f"{name}@%h"), {**platform_env, **(env or {})})
+        start_process(process)
+        process.wait_for_log("ready.", timeout=60)
+        return process
+
+    return start
+
+
+@pytest.fixture
+def private_redis(start_process: Callable[..., Process]) -> RedisServer:
+    """A redis-server of this test's own, never the machine's shared one, so it may be stopped."""
+    redis_server = RedisServer()
+    start_process(redis_server)
+    return redis_server.wait_ready()
+

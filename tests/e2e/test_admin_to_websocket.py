@@ -1,0 +1,59 @@
+"""The spine end to end: staff change an order in /admin/ of a real daphne; a real celery worker pushes it
+over Redis; the owner's real WebSocket client gets `order.status`, another customer's gets nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from orders import tokens
+from orders.models import Order
+from tests.conftest import PASSWORD
+from tests.e2e.browser_session import BrowserSession
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_admin_change_reaches_owner_socket_within_2s_and_not_other_customer(
+    alice: Any, bob: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    alice_token, bob_token = tokens.issue_access_token(alice), tokens.issue_access_token(bob)
+    origin = server.http
+
+    async with connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", alice_token], origin=origin) as alice_ws, \
+            connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", bob_token], origin=origin) as bob_ws:
+        assert alice_ws.subprotocol == "bearer"
+        admin = BrowserSession(server.http)
+        await asyncio.to_thread(admin.admin_login, staff.username, PASSWORD)
+        started = time.monotonic()
+        url, _page = await asyncio.to_thread(admin.admin_change_order, alice_order.pk, status="confirmed")
+        assert url.endswith("/admin/orders/order/"), "the change form should save and redirect to the list"
+
+        frame = json.loads(await asyncio.wait_for(alice_ws.recv(), timeout=2))
+        elapsed = time.monotonic() - started
+        assert frame["type"] == "order.status"
+        assert (frame["order_id"], frame["seq"], frame["status"], frame["previous"]) == (
+            alice_order.pk, 2, "confirmed", "pending")
+        assert elapsed < 2
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(bob_ws.recv(), timeout=1)
+
+
+async def test_admin_refuses_an_illegal_change_with_a_form_error(
+    staff: Any, alice_order: Order, start_server: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    admin = BrowserSession(server.http)
+    await asyncio.to_thread(admin.admin_login, staff.username, PASSWORD)
+    url, page = await asyncio.to_thread(admin.admin_change_order, alice_order.pk, status="delivered")
+    assert url.endswith(f"/admin/orders/order/{alice_order.pk}/change/")
+    assert "cannot become delivered" in page
+    refreshed = await asyncio.to_thread(Order.objects.get, pk=alice_order.pk)
+    assert refreshed.status == "pending"
