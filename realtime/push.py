@@ -72,9 +72,11 @@ def chat_frame(message: Any) -> dict[str, Any]:
 
 
 def publish_chat_message(message: Any) -> None:
-    async_to_sync(_group_send_many)(
-        (chat_group(message.order_id),), {"type": "chat.message", "text": json.dumps(chat_frame(message))}
-    )
+    text = json.dumps(chat_frame(message))
+    async_to_sync(_group_send_many)((chat_group(message.order_id),), {"type": "chat.message", "text": text})
+    # The staff feed: staff's /ws/notifications/ gets every order's chat frames (the board counts unread
+    # chats from it) without one chat socket per order. `staff.alert` is the staff stream's forward-only type.
+    async_to_sync(_group_send_many)((STAFF_GROUP,), {"type": "staff.alert", "text": text})
 
 
 def publish_stuck_orders(orders: Iterable[Any]) -> None:
