@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Tests run on the real services: PostgreSQL and Redis on loopback (override to point elsewhere).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	SECRET_KEY=test-only-secret-key-never-used-in-production
 
 .PHONY: run test bench lint clean
 
@@ -28,8 +30,8 @@ run: $(VENV)/.base-installed
 
 test: $(VENV)/.test-installed
 	bash scripts/ensure-test-deps
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret-key-never-used-in-production \
-		$(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(PY) -m bench

@@ -1,27 +1,36 @@
-"""The JSON HTTP API: tokens, the caller's orders, one order with its events, and staff status changes."""
+"""The JSON HTTP API: tokens (login, refresh, logout; throttled), the caller's orders, one order with its
+events, and staff status changes."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from orders import selectors, services, tokens
+from orders import selectors, services, throttling, tokens
+from orders.authstate import Unavailable
 from orders.models import Order, OrderEvent
 from orders.states import IllegalTransition
 
-View = Callable[..., JsonResponse]
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponse]
+
+# Django's username field is 150 characters; a password longer than this is not a password.
+MAX_USERNAME_LENGTH = 150
+MAX_PASSWORD_LENGTH = 1024
 
 
-def error(status: int, detail: str, **extra: Any) -> JsonResponse:
-    return JsonResponse({"detail": detail, **extra}, status=status)
+def error(http_status: int, detail: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"detail": detail, **extra}, status=http_status)
 
 
 def read_json(request: HttpRequest) -> dict[str, Any] | None:
@@ -37,13 +46,15 @@ def api_view(view: View) -> View:
 
     @csrf_exempt
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             try:
                 request.user, _claims = tokens.user_for_token(header.removeprefix("Bearer ").strip())
             except tokens.InvalidToken:
                 return error(401, "Invalid or expired access token.")
+            except Unavailable:
+                return unavailable()
         elif request.user.is_authenticated:
             csrf_failure = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
             if csrf_failure is not None:
@@ -55,8 +66,8 @@ def api_view(view: View) -> View:
     return wrapper
 
 
-def order_json(order: Order) -> dict[str, Any]:
-    return {
+def order_json(order: Order, *, staff: bool = False) -> dict[str, Any]:
+    data = {
         "id": order.pk,
         "number": order.number,
         "status": order.status,
@@ -64,6 +75,10 @@ def order_json(order: Order) -> dict[str, Any]:
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
     }
+    if staff:
+        # Staff-only fields are added here and nowhere else; customers never get them.
+        data["internal_note"] = order.internal_note
+    return data
 
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
@@ -76,57 +91,114 @@ def event_json(event: OrderEvent) -> dict[str, Any]:
     }
 
 
+def token_pair_json(pair: tokens.TokenPair) -> JsonResponse:
+    return JsonResponse({"access": pair.access, "refresh": pair.refresh, "expires_in": pair.expires_in})
+
+
 @csrf_exempt
 @require_POST
-def obtain_token(request: HttpRequest) -> JsonResponse:
+def obtain_token(request: HttpRequest) -> HttpResponse:
     body = read_json(request)
     if body is None or not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
         return error(400, "Send a JSON object with \"username\" and \"password\".")
-    user = authenticate(request, username=body["username"], password=body["password"])
-    if user is None or not user.is_active:
-        return error(401, "Invalid username or password.")
-    return JsonResponse(
-        {
-            "access": tokens.issue_access_token(user),
-            "refresh": tokens.issue_refresh_token(user),
-            "expires_in": tokens.access_lifetime_seconds(),
-        }
-    )
+    username, password = body["username"], body["password"]
+    if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        return error(400, "Username or password too long.")
+    try:
+        # Checked before the password: a throttled guess costs no password hashing.
+        throttling.check(request, username=username)
+        user = authenticate(request, username=username, password=password)
+        if user is None or not user.is_active:
+            throttling.record_failure(request, username=username)
+            return error(401, "Invalid username or password.")
+        return token_pair_json(tokens.start_session(user))
+    except throttling.Throttled as exc:
+        return throttled(exc)
+    except Unavailable:
+        return unavailable()
 
 
 @csrf_exempt
 @require_POST
-def refresh_token(request: HttpRequest) -> JsonResponse:
+def refresh_token(request: HttpRequest) -> HttpResponse:
+    """Rotate: the refresh token sent is spent and a new pair comes back; sending a spent one logs out."""
     body = read_json(request)
     if body is None or not isinstance(body.get("refresh"), str):
         return error(400, "Send a JSON object with \"refresh\".")
     try:
-        user, _claims = tokens.user_for_token(body["refresh"], expected_type=tokens.REFRESH)
-    except tokens.InvalidToken:
-        return error(401, "Invalid or expired refresh token.")
-    return JsonResponse({"access": tokens.issue_access_token(user), "expires_in": tokens.access_lifetime_seconds()})
+        throttling.check(request)
+        try:
+            pair = tokens.rotate_refresh_token(body["refresh"])
+        except tokens.RefreshReused:
+            logger.warning("Refresh token reuse from %s: its session is revoked.", throttling.client_ip(request))
+            throttling.record_failure(request)
+            return error(401, "This refresh token was already used; the session is revoked. Log in again.")
+        except tokens.InvalidToken:
+            throttling.record_failure(request)
+            return error(401, "Invalid or expired refresh token.")
+        return token_pair_json(pair)
+    except throttling.Throttled as exc:
+        return throttled(exc)
+    except Unavailable:
+        return unavailable()
+
+
+@csrf_exempt
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    """Revoke the session of the bearer access token and/or the refresh token sent; 204 either way once valid.
+
+    Token-only: browser sessions log out at /accounts/logout/.
+    """
+    body = read_json(request)
+    if body is None:
+        return error(400, "Send a JSON object (optionally with \"refresh\").")
+    header = request.headers.get("Authorization", "")
+    candidates: list[tuple[str, str]] = []
+    if header.startswith("Bearer "):
+        candidates.append((header.removeprefix("Bearer ").strip(), tokens.ACCESS))
+    if isinstance(body.get("refresh"), str):
+        candidates.append((body["refresh"], tokens.REFRESH))
+    if not candidates:
+        return error(401, "Send a bearer access token or a refresh token.")
+    try:
+        revoked = 0
+        for token, token_type in candidates:
+            try:
+                claims = tokens.decode_token(token, expected_type=token_type)
+            except tokens.InvalidToken:
+                continue
+            tokens.revoke_family(claims)
+            revoked += 1
+    except Unavailable:
+        return unavailable()
+    if not revoked:
+        return error(401, "Invalid or expired token.")
+    return HttpResponse(status=204)
 
 
 @require_GET
 @api_view
-def order_list(request: HttpRequest) -> JsonResponse:
+def order_list(request: HttpRequest) -> HttpResponse:
     orders = selectors.visible_orders(request.user).order_by("-created_at")[:200]
-    return JsonResponse({"orders": [order_json(order) for order in orders]})
+    return JsonResponse({"orders": [order_json(order, staff=request.user.is_staff) for order in orders]})
 
 
 @require_GET
 @api_view
-def order_detail(request: HttpRequest, order_id: int) -> JsonResponse:
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     order = selectors.get_visible_order(request.user, order_id)
     if order is None:
         return error(404, "No such order.")
     events = selectors.events_after(order.pk, 0)
-    return JsonResponse({**order_json(order), "events": [event_json(event) for event in events]})
+    return JsonResponse(
+        {**order_json(order, staff=request.user.is_staff), "events": [event_json(event) for event in events]}
+    )
 
 
 @require_POST
 @api_view
-def order_change_status(request: HttpRequest, order_id: int) -> JsonResponse:
+def order_change_status(request: HttpRequest, order_id: int) -> HttpResponse:
     order = selectors.get_visible_order(request.user, order_id)
     if order is None:
         return error(404, "No such order.")
@@ -139,4 +211,4 @@ def order_change_status(request: HttpRequest, order_id: int) -> JsonResponse:
         event = services.change_status(order=order, to=body["status"], actor=request.user)
     except IllegalTransition as exc:
         return error(409, exc.reason, status=exc.current, requested=exc.requested)
-    return JsonResponse({"order": order_json(order), "event": event_json(event)})
+    return JsonResponse({"order": order_json(order, staff=True), "event": event_json(event)})

@@ -1,0 +1,56 @@
+"""The admin: the change form refuses an illegal transition; bulk actions use the service and report skips."""
+
+from typing import Any
+
+from django.test import Client
+
+from orders.models import Order
+from tests.conftest import make_order
+
+
+def change_form_data(order: Order, **changes: str) -> dict[str, str]:
+    data = {
+        "customer": str(order.customer_id), "status": order.status, "shipping_address": order.shipping_address,
+        "internal_note": "",
+    }
+    for prefix, count in (("items", order.items.count()), ("events", order.events.count()),
+                          ("chat_messages", 0)):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.update(changes)
+    return data
+
+
+def test_admin_list_filters_and_searches(staff: Any, alice_order: Order, bob_order: Order) -> None:
+    client = Client()
+    client.force_login(staff)
+    assert alice_order.number in client.get("/admin/orders/order/?status__exact=pending").content.decode()
+    found = client.get(f"/admin/orders/order/?q={bob_order.number}").content.decode()
+    assert bob_order.number in found and alice_order.number not in found
+
+
+def test_change_form_shows_timeline_and_refuses_illegal_transition(staff: Any, alice_order: Order) -> None:
+    client = Client()
+    client.force_login(staff)
+    page = client.get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
+    assert "Status timeline" in page
+    response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
+                           change_form_data(alice_order, status="shipped"))
+    assert response.status_code == 200
+    assert "cannot become shipped" in response.content.decode()
+    assert Order.objects.get(pk=alice_order.pk).status == "pending"
+
+
+def test_bulk_confirm_changes_pending_orders_and_reports_skipped_with_reason(staff: Any, alice: Any,
+                                                                             bob: Any) -> None:
+    pending, cancelled = make_order(alice), make_order(bob)
+    cancelled.status = "cancelled"
+    cancelled.save()
+    client = Client()
+    client.force_login(staff)
+    response = client.post("/admin/orders/order/", {"action": "confirm_orders",
+                                                    "_selected_action": [pending.pk, cancelled.pk]}, follow=True)
+    page = response.content.decode()
+    assert "1 order(s) marked confirmed" in page
+    assert f"Skipped 1 order(s): {cancelled.number}" in page and "cannot change status any more" in page
+    assert Order.objects.get(pk=pending.pk).status == "confirmed"
+    assert list(Order.objects.get(pk=pending.pk).events.values_list("actor", flat=True)) == [None, staff.pk]
