@@ -27,8 +27,9 @@ async def test_admin_change_reaches_owner_socket_within_2s_and_not_other_custome
     alice_token, bob_token = tokens.issue_access_token(alice), tokens.issue_access_token(bob)
     origin = server.http
 
-    async with connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", alice_token], origin=origin) as alice_ws, \
-            connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", bob_token], origin=origin) as bob_ws:
+    stream = f"{server.ws}/ws/notifications/"
+    async with connect(stream, subprotocols=["bearer", alice_token], origin=origin) as alice_ws, \
+            connect(stream, subprotocols=["bearer", bob_token], origin=origin) as bob_ws:
         assert alice_ws.subprotocol == "bearer"
         admin = BrowserSession(server.http)
         await asyncio.to_thread(admin.admin_login, staff.username, PASSWORD)

@@ -6,7 +6,7 @@ HAPPY_PATH = ["pending", "confirmed", "preparing", "shipped", "out_for_delivery"
 
 
 def test_happy_path_is_allowed_step_by_step() -> None:
-    for current, following in zip(HAPPY_PATH, HAPPY_PATH[1:]):
+    for current, following in zip(HAPPY_PATH, HAPPY_PATH[1:], strict=False):
         check_transition(current, following)
 
 
