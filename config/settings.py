@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.redaction import install_log_redaction
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -46,6 +48,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_host_ports(name: str) -> list[tuple[str, int]]:
+    """"host:port,host:port" as a list of (host, port)."""
+    result = []
+    for item in env_list(name):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"{name} must be a comma-separated list of host:port, got {item!r}")
+        result.append((host, int(port)))
+    return result
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Read NAME, or the contents of the file named by NAME_FILE (Docker/Kubernetes secrets)."""
     path = os.environ.get(f"{name}_FILE")
@@ -59,7 +72,17 @@ DEBUG = env_bool("DEBUG", False)
 # Production is "DATABASE_URL and REDIS_URL are set"; anything else is the embedded default.
 DATABASE_URL = env_str("DATABASE_URL")
 REDIS_URL = env_str("REDIS_URL")
-EMBEDDED = not (DATABASE_URL and REDIS_URL)
+
+# Redis Sentinel instead of one Redis server: "host:port,host:port" of the sentinels and the master's name.
+# The channel layer, the Celery broker and /healthz then find the master through the sentinels and follow
+# it on failover; REDIS_URL may stay unset (docs/deployment.md, "Redis Sentinel").
+REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
+REDIS_PASSWORD = env_secret("REDIS_PASSWORD")  # the master's (and replicas') password, if any
+REDIS_SENTINEL_PASSWORD = env_secret("REDIS_SENTINEL_PASSWORD")  # the sentinels' own, if any
+
+EMBEDDED = not (DATABASE_URL and (REDIS_URL or REDIS_SENTINELS))
 
 SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
@@ -72,6 +95,27 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Behind TLS -----------------------------------------------------------------------------------
+# HTTPS=true: the site is served over TLS (at nginx, see deploy/). Cookies are then secure, HSTS is sent and
+# plain HTTP is redirected. /healthz and /metrics are answered before the redirect (config/probes.py).
+HTTPS = env_bool("HTTPS", False)
+# "HTTP_X_FORWARDED_PROTO,https": trust the proxy's header for "is this request secure?". Only set it when
+# the proxy is the only way in and always sets (overwrites) that header.
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be HEADER,value, e.g. HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "daphne",
@@ -89,6 +133,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,6 +192,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -158,12 +204,30 @@ LOGIN_REDIRECT_URL = "/"
 # --- Channels -------------------------------------------------------------------------------------
 # Redis database 0 is the default; channel layer keys carry their own prefix.
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "asgi")
-if REDIS_URL:
+# With Sentinel, channels_redis takes a host dict naming the sentinels and the master (its create_pool).
+REDIS_SENTINEL_HOST = {
+    "sentinels": REDIS_SENTINELS,
+    "master_name": REDIS_SENTINEL_MASTER,
+    "db": REDIS_SENTINEL_DB,
+    "password": REDIS_PASSWORD or None,
+    "sentinel_kwargs": {"password": REDIS_SENTINEL_PASSWORD} if REDIS_SENTINEL_PASSWORD else None,
+}
+# redis-py 8's defaults break the layer: its 5 s socket timeout races channels_redis's 5 s blocking pop
+# (idle sockets get closed with 1011), and its 100-connection pool cap raises under a burst of handshakes.
+REDIS_CONNECTION_OPTIONS = {
+    "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT_SECONDS", 30),
+    "socket_connect_timeout": 5,
+    "max_connections": env_int("REDIS_MAX_CONNECTIONS", 10_000),
+}
+if REDIS_SENTINELS or REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
+                    else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}
+                ],
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 60,
@@ -175,10 +239,15 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery ---------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://localhost/")
+# kombu's Sentinel form: one sentinel:// URL per sentinel, joined by ";", the master named in the options.
+_SENTINEL_BROKER_URL = ";".join(
+    f"sentinel://{':' + REDIS_PASSWORD + '@' if REDIS_PASSWORD else ''}{host}:{port}/{REDIS_SENTINEL_DB}"
+    for host, port in REDIS_SENTINELS
+)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL and not env_str("CELERY_BROKER_URL")
+CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_str("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -189,21 +258,47 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # An unacked task comes back after this long if its worker vanished without closing the connection.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
+if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    if REDIS_SENTINEL_PASSWORD:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
 # Publishing must not hang a request when the broker is down: the outbox sweep re-sends later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Orders and realtime --------------------------------------------------------------------------
+# Tokens, socket limits and login throttles: docs/security.md.
+# HS256 signs with JWT_SIGNING_KEY (default SECRET_KEY); RS256 signs with JWT_PRIVATE_KEY (PEM) and
+# verifies with its public half. JWT_PREVIOUS_SIGNING_KEYS keeps tokens signed by the key being rotated
+# out valid until they expire: comma-separated secrets (HS256) and/or concatenated PEM keys (RS256).
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+if JWT_ALGORITHM not in ("HS256", "RS256"):
+    raise ImproperlyConfigured(f"JWT_ALGORITHM must be HS256 or RS256, got {JWT_ALGORITHM!r}")
 JWT_SIGNING_KEY = env_secret("JWT_SIGNING_KEY", SECRET_KEY)
-JWT_ALGORITHM = "HS256"
+JWT_PRIVATE_KEY = env_secret("JWT_PRIVATE_KEY")
+JWT_PREVIOUS_SIGNING_KEYS = env_secret("JWT_PREVIOUS_SIGNING_KEYS")
+if JWT_ALGORITHM == "RS256" and not JWT_PRIVATE_KEY:
+    raise ImproperlyConfigured("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY (or JWT_PRIVATE_KEY_FILE), a PEM key.")
+if JWT_ALGORITHM == "HS256" and not EMBEDDED and len(JWT_SIGNING_KEY.encode()) < 32:
+    raise ImproperlyConfigured("The HS256 signing key (JWT_SIGNING_KEY or SECRET_KEY) needs at least 32 bytes.")
 JWT_ISSUER = env_str("JWT_ISSUER", "order-tracking")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "order-tracking")
 JWT_ACCESS_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 900))
 JWT_REFRESH_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 7 * 86400))
 JWT_LEEWAY_SECONDS = 10
-# The seed's ?token= form: proxies log URLs, so production can turn it off.
-WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", True)
+# Refresh-token families, login throttles and WebSocket connection slots live under this Redis key prefix.
+AUTH_STATE_PREFIX = env_str("AUTH_STATE_PREFIX", "auth")
+# Failed logins before 429: per username (guessing one account) and per client IP (stuffing many).
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 30)
+LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
+# The seed's ?token= form: proxies log URLs, so it is off in production unless asked for.
+WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", EMBEDDED)
+# Open sockets per user across all server processes; one more is closed with 4008.
+WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 20)
+# How often an open socket re-checks that its user is active and its session or token family not revoked.
+WS_REAUTH_INTERVAL_SECONDS = env_int("WS_REAUTH_INTERVAL_SECONDS", 60)
 WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 16 * 1024)
 WS_RATE_LIMIT_PER_SECOND = env_int("WS_RATE_LIMIT_PER_SECOND", 10)
 WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", 20)
@@ -211,16 +306,59 @@ REPLAY_LIMIT = env_int("REPLAY_LIMIT", 1000)
 OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 10)
 STUCK_ORDER_AFTER_MINUTES = env_int("STUCK_ORDER_AFTER_MINUTES", 24 * 60)
 
+# --- Presence and the e-mail fallback ---------------------------------------------------------------
+# A connection refreshes its presence every beat (client ping or server timer) and is forgotten after
+# PRESENCE_MISSED_BEATS beats of silence (tests set a fraction of a second through settings).
+PRESENCE_HEARTBEAT_SECONDS = float(env_int("PRESENCE_HEARTBEAT_SECONDS", 20))
+PRESENCE_MISSED_BEATS = 3
+# Presence lives in Redis (the same server as the channel layer by default); embedded mode keeps it in memory.
+PRESENCE_REDIS_URL = env_str("PRESENCE_REDIS_URL", REDIS_URL)
+PRESENCE_KEY_PREFIX = env_str("PRESENCE_KEY_PREFIX", "presence")
+# Chat messages one user may post per minute, all their tabs together; more closes the socket with 4008.
+CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
+
+# Status e-mails to customers who are not connected. Console backend unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@localhost")
+# Where links in e-mails point (e.g. https://shop.example.com); without it e-mails carry no link.
+SITE_URL = env_str("SITE_URL").rstrip("/")
+
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# LOG_FORMAT=json: one JSON object per line with request_id / connection_id (config/logs.py), for log shippers.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+# Celery's worker would otherwise replace the root logger's handlers with its own plain format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_context": {"()": "config.logs.RequestContextFilter"},
+        "redact_tokens": {"()": "config.redaction.RedactTokens"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["request_context", "redact_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+# Tokens never reach a log line, whoever logs it (uvicorn logs WebSocket paths with their query string).
+install_log_redaction()
 
 if EMBEDDED and not env_bool("QUIET_EMBEDDED_WARNING", False):
     logging.getLogger("config").warning(
