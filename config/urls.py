@@ -6,6 +6,7 @@ from django.urls import path
 
 from orders import api
 from realtime.health import healthz
+from realtime.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("api/orders/<int:order_id>/", api.order_detail, name="api-order"),
     path("api/orders/<int:order_id>/status/", api.order_change_status, name="api-order-status"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
 ]

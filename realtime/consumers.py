@@ -15,7 +15,7 @@ from django.conf import settings
 
 from orders import selectors, services
 from orders.selectors import Access
-from realtime import push
+from realtime import metrics, push
 from realtime.auth import BEARER_SUBPROTOCOL
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         claims = self.scope.get("token_claims")
         if claims:
             self._expiry_task = asyncio.ensure_future(self._close_when_token_expires(claims["exp"]))
+        metrics.socket_opened(self)
         await self.connected()
 
     async def connected(self) -> None:
@@ -67,6 +68,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
+        metrics.socket_closed(self)
         if self._expiry_task is not None:
             self._expiry_task.cancel()
 
@@ -123,6 +125,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def send_text(self, text: str) -> None:
         if not self.closed:
             await self.send(text_data=text)
+            metrics.frame_sent(self)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -205,6 +208,7 @@ class NotificationConsumer(BaseConsumer):
             await self.replay(order_id, last)
             return
         await self.send_text(message["text"])
+        metrics.status_delivered(message)
         self.last_seq[order_id] = seq
 
     async def staff_alert(self, message: dict[str, Any]) -> None:

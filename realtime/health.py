@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import redis
+import redis.sentinel
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -22,10 +23,15 @@ def check_db() -> None:
 
 
 def check_redis() -> None:
-    if not settings.REDIS_URL:
+    timeouts = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS}
+    if settings.REDIS_SENTINELS:
+        client = redis.sentinel.Sentinel(
+            settings.REDIS_SENTINELS, sentinel_kwargs={**timeouts, **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})},
+        ).master_for(settings.REDIS_SENTINEL_MASTER, password=settings.REDIS_PASSWORD or None, **timeouts)
+    elif settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL, **timeouts)
+    else:
         return
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT_SECONDS,
-                                  socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
     try:
         client.ping()
     finally:

@@ -9,6 +9,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from realtime import metrics
+
 STAFF_GROUP = "staff.orders"
 
 
@@ -45,6 +47,7 @@ def status_message(event: Any) -> dict[str, Any]:
         "order_id": event.order_id,
         "seq": event.seq,
         "text": json.dumps(status_frame(event)),
+        "created_at": event.created_at.timestamp(),  # for the delivery-latency metric
     }
 
 
@@ -57,6 +60,7 @@ def publish_event(event: Any) -> None:
     message = status_message(event)
     groups = (user_group(event.order.customer_id), order_group(event.order_id), STAFF_GROUP)
     async_to_sync(_group_send_many)(groups, message)
+    metrics.event_published()
 
 
 def chat_frame(message: Any) -> dict[str, Any]:

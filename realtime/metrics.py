@@ -1,0 +1,141 @@
+"""Prometheus metrics of the web and worker processes: what is counted, the /metrics view, the worker exporter.
+
+Every process keeps its own counters. With PROMETHEUS_MULTIPROC_DIR set (the image sets it) the processes of
+one container or host share a directory of files that prometheus-client sums on scrape: uvicorn's --workers
+and celery's prefork children then report as one. Prometheus scrapes each web process at /metrics and each
+celery worker at the small HTTP exporter started on CELERY_METRICS_PORT (docs/operations.md, "Metrics").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from celery import signals as celery_signals
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+logger = logging.getLogger(__name__)
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+WS_CONNECTIONS = Gauge(
+    "orders_ws_connections", "Open (authenticated) WebSocket connections.", ["endpoint"],
+    # Summed over live processes only: a crashed process's sockets are gone with it.
+    multiprocess_mode="livesum",
+)
+WS_FRAMES_SENT = Counter("orders_ws_frames_sent_total", "Frames pushed to WebSocket clients.", ["endpoint"])
+EVENTS_PUBLISHED = Counter(
+    "orders_events_published_total", "Order status events sent to the channel layer (re-sends included)."
+)
+EVENT_DELIVERY_SECONDS = Histogram(
+    "orders_event_delivery_seconds",
+    "From the event's commit (OrderEvent.created_at) to its live order.status frame leaving a web process.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+CELERY_TASKS = Counter("orders_celery_tasks_total", "Celery task outcomes.", ["task", "outcome"])
+
+
+def endpoint_of(scope: dict[str, Any]) -> str:
+    """The WebSocket endpoint's label: notifications, order or chat (never the order id: bounded cardinality)."""
+    path = scope.get("path", "")
+    if path.startswith("/ws/notifications/"):
+        return "notifications"
+    if path.endswith("/chat/"):
+        return "chat"
+    return "order"
+
+
+def socket_opened(consumer: Any) -> None:
+    consumer.metrics_endpoint = endpoint_of(consumer.scope)
+    WS_CONNECTIONS.labels(consumer.metrics_endpoint).inc()
+
+
+def socket_closed(consumer: Any) -> None:
+    # Only sockets counted as opened are counted as closed (refused sockets never were).
+    endpoint = getattr(consumer, "metrics_endpoint", None)
+    if endpoint is not None:
+        WS_CONNECTIONS.labels(endpoint).dec()
+        consumer.metrics_endpoint = None
+
+
+def frame_sent(consumer: Any) -> None:
+    WS_FRAMES_SENT.labels(getattr(consumer, "metrics_endpoint", None) or endpoint_of(consumer.scope)).inc()
+
+
+def status_delivered(message: dict[str, Any]) -> None:
+    """A live order.status frame went out; its message carries the event's `created_at` (epoch seconds)."""
+    created_at = message.get("created_at")
+    if isinstance(created_at, (int, float)):
+        EVENT_DELIVERY_SECONDS.observe(max(0.0, time.time() - created_at))
+
+
+def event_published() -> None:
+    EVENTS_PUBLISHED.inc()
+
+
+def registry() -> CollectorRegistry:
+    """This process's registry, or in multiprocess mode one that sums the files of every process."""
+    if not MULTIPROCESS:
+        return REGISTRY
+    collecting = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collecting)
+    return collecting
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Celery --------------------------------------------------------------------------------------------
+# Connected when the worker imports the tasks (orders.tasks → realtime.push → here).
+
+def _count_task(outcome: str) -> Any:
+    def receiver(sender: Any = None, **kwargs: Any) -> None:
+        message = kwargs.get("message")  # task_rejected's sender is the consumer; the name is in the message
+        name = (getattr(sender, "name", None) or getattr(kwargs.get("request"), "task", None)
+                or (message.headers.get("task") if message is not None else None) or "unknown")
+        CELERY_TASKS.labels(name, outcome).inc()
+
+    return receiver
+
+
+_TASK_RECEIVERS = {
+    outcome: _count_task(outcome) for outcome in ("succeeded", "failed", "retried", "rejected", "revoked")
+}
+celery_signals.task_success.connect(_TASK_RECEIVERS["succeeded"], weak=False)
+celery_signals.task_failure.connect(_TASK_RECEIVERS["failed"], weak=False)
+celery_signals.task_retry.connect(_TASK_RECEIVERS["retried"], weak=False)
+celery_signals.task_rejected.connect(_TASK_RECEIVERS["rejected"], weak=False)
+celery_signals.task_revoked.connect(_TASK_RECEIVERS["revoked"], weak=False)
+
+
+@celery_signals.worker_ready.connect(weak=False)
+def start_worker_exporter(sender: Any = None, **kwargs: Any) -> None:
+    """Serve the worker's metrics (its pool children's too, in multiprocess mode) on CELERY_METRICS_PORT."""
+    port = os.environ.get("CELERY_METRICS_PORT")
+    if not port:
+        return
+    if not MULTIPROCESS:
+        logger.warning("CELERY_METRICS_PORT without PROMETHEUS_MULTIPROC_DIR: prefork children's task "
+                       "counts will be missing from the worker's metrics.")
+    start_http_server(int(port), addr=os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0"), registry=registry())
+    logger.info("Worker metrics on :%s/metrics", port)
+
+
+@celery_signals.worker_process_shutdown.connect(weak=False)
+def forget_dead_child(pid: int | None = None, **kwargs: Any) -> None:
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid or os.getpid())
