@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from orders import api
+from orders import api, views
 from realtime.health import healthz
 from realtime.metrics import metrics_view
 
@@ -18,5 +18,9 @@ urlpatterns = [
     path("api/orders/<int:order_id>/", api.order_detail, name="api-order"),
     path("api/orders/<int:order_id>/status/", api.order_change_status, name="api-order-status"),
     path("healthz", healthz, name="healthz"),
+    path("", views.home, name="home"),
+    path("orders/", views.my_orders, name="my-orders"),
+    path("orders/<int:order_id>/", views.order_page, name="order-page"),
+    path("staff/", views.staff_board, name="staff-board"),
     path("metrics", metrics_view, name="metrics"),
 ]

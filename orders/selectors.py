@@ -1,4 +1,4 @@
-"""Reads: which orders a user may see (for HTTP and WebSocket alike), event history, outbox and stuck orders."""
+"""Reads: which orders a user may see (HTTP and WebSocket alike), event history, outbox, stuck orders, the board."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from orders.models import ChatMessage, Order, OrderEvent
 from orders.states import TRANSITIONS
@@ -67,3 +68,28 @@ def chat_history(order_id: int, limit: int = 50) -> list[ChatMessage]:
     """The last `limit` messages of the order's chat, oldest first."""
     latest = ChatMessage.objects.select_related("sender").filter(order_id=order_id).order_by("-created_at", "-id")
     return list(reversed(latest[:limit]))
+
+
+def board_orders(limit: int = 200) -> list[Order]:
+    """The staff board's orders: the most recently changed first, with their customers."""
+    orders = Order.objects.select_related("customer").order_by(F("status_changed_at").desc(nulls_last=True), "-pk")
+    return list(orders[:limit])
+
+
+def awaiting_reply_counts(order_ids: list[int]) -> dict[int, int]:
+    """Per order, the customer's chat messages since anyone else (staff) last wrote: the board's "unread"."""
+    last_reply = (
+        ChatMessage.objects.filter(order_id=OuterRef("order_id"))
+        .exclude(sender_id=OuterRef("order__customer_id"))
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    unanswered = (
+        ChatMessage.objects.filter(order_id__in=order_ids, sender_id=F("order__customer_id"))
+        .annotate(last_reply=Coalesce(Subquery(last_reply), 0))
+        .filter(id__gt=F("last_reply"))
+        .values("order_id")
+        .annotate(count=Count("id"))
+        .values_list("order_id", "count")
+    )
+    return dict(unanswered)

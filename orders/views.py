@@ -1,0 +1,68 @@
+"""The live pages: home redirect, a customer's orders, one order's live page, and the staff board."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from orders import selectors
+from orders.states import Status
+
+# The happy path a customer sees as steps; a cancelled order shows its history instead.
+PROGRESS = [Status.PENDING, Status.CONFIRMED, Status.PREPARING, Status.SHIPPED, Status.OUT_FOR_DELIVERY,
+            Status.DELIVERED]
+
+
+def status_labels() -> dict[str, str]:
+    return {status.value: status.label for status in Status}
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("staff-board" if request.user.is_staff else "my-orders")
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-created_at")[:200]
+    return render(request, "orders/my_orders.html", {"orders": orders, "page_data": {"labels": status_labels()}})
+
+
+@login_required
+def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
+    # Someone else's order and a missing one look the same: 404.
+    order = selectors.get_visible_order(request.user, order_id)
+    if order is None:
+        raise Http404("No such order.")
+    context = {
+        "order": order,
+        "items": list(order.items.all()),
+        "events": selectors.events_after(order.pk, 0),
+        "progress": [(status.value, status.label) for status in PROGRESS],
+        "page_data": {
+            "orderId": order.pk,
+            "seq": order.seq,
+            "status": order.status,
+            "labels": status_labels(),
+            "progress": [status.value for status in PROGRESS],
+            "user": request.user.get_username(),
+            "isStaff": request.user.is_staff,
+        },
+    }
+    return render(request, "orders/order_page.html", context)
+
+
+@login_required
+def staff_board(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("The board is for staff.")
+    orders = selectors.board_orders()
+    unread = selectors.awaiting_reply_counts([order.pk for order in orders])
+    rows = [(order, unread.get(order.pk, 0)) for order in orders]
+    context = {
+        "rows": rows,
+        "page_data": {"labels": status_labels(), "user": request.user.get_username()},
+    }
+    return render(request, "orders/staff_board.html", context)

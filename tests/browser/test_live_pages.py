@@ -1,0 +1,117 @@
+"""The live pages in Debian's chromium against real daphne + celery: a status changed in /admin/ reaches
+the customer's open page without reload, the page survives a server restart without missing anything,
+the staff board follows changes and chats, and another customer's order is a 404."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from orders import services
+from orders.models import Order
+from tests.browser.conftest import admin_log_in, log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
+
+
+def timeline_status(page: Page, seq: int) -> Locator:
+    return page.locator(f'#timeline li[data-seq="{seq}"] .timeline-status')
+
+
+async def change_status(order: Order, to: str, actor: Any) -> None:
+    await asyncio.to_thread(services.change_status, order=order, to=to, actor=actor)
+
+
+async def test_customer_timeline_shows_a_status_changed_in_admin_within_2s_without_reload(
+    alice: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    customer = await log_in(await new_context(), server.http, alice.username)
+    await customer.goto(f"{server.http}/orders/{alice_order.pk}/")
+    await expect(customer.locator("#connection")).to_have_text("Live")
+    await customer.evaluate("window.notReloaded = true")
+
+    admin = await admin_log_in(await new_context(), server.http, staff.username)
+    await admin.goto(f"{server.http}/admin/orders/order/{alice_order.pk}/change/")
+    await admin.select_option("#id_status", "confirmed")
+    started = time.monotonic()
+    await admin.click("input[name=_save]")
+
+    await expect(timeline_status(customer, 2)).to_have_text("Confirmed", timeout=2000)
+    assert time.monotonic() - started < 2
+    await expect(customer.locator("#current-status")).to_have_text("Confirmed")
+    assert await customer.evaluate("window.notReloaded") is True
+    assert await customer.locator("#timeline li").count() == 2
+    await expect(admin.locator(".messagelist")).to_contain_text("was changed successfully")
+
+
+async def test_indicator_shows_reconnecting_while_the_server_is_down_then_live_with_the_missed_status(
+    alice: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    customer = await log_in(await new_context(), server.http, alice.username)
+    await customer.goto(f"{server.http}/orders/{alice_order.pk}/")
+    indicator = customer.locator("#connection")
+    await expect(indicator).to_have_text("Live")
+    await customer.evaluate("window.notReloaded = true")
+
+    await asyncio.to_thread(server.stop)
+    await expect(indicator).to_have_text("Reconnecting…")
+    await expect(indicator).to_have_attribute("data-state", "reconnecting")
+    await change_status(alice_order, "confirmed", staff)  # missed: nobody is connected
+    await asyncio.to_thread(start_server, port=server.port)
+
+    await expect(indicator).to_have_text("Live", timeout=30_000)
+    await expect(timeline_status(customer, 2)).to_have_text("Confirmed")
+    await expect(customer.locator("#current-status")).to_have_text("Confirmed")
+    # Live again, not just caught up: the next change arrives too, once.
+    await change_status(alice_order, "preparing", staff)
+    await expect(timeline_status(customer, 3)).to_have_text("Preparing")
+    assert await customer.locator("#timeline li").count() == 3
+    assert await customer.evaluate("window.notReloaded") is True
+
+
+async def test_customer_opening_another_customers_order_page_gets_404(
+    alice: Any, bob_order: Order, start_server: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    customer = await log_in(await new_context(), server.http, alice.username)
+    response = await customer.goto(f"{server.http}/orders/{bob_order.pk}/")
+    assert response is not None and response.status == 404
+    assert bob_order.number not in await customer.content()
+
+
+async def test_staff_board_highlights_a_live_change_and_counts_the_customers_chat_message(
+    alice: Any, staff: Any, alice_order: Order, bob_order: Order, start_server: Any, start_worker: Any,
+    new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    board = await log_in(await new_context(), server.http, staff.username)
+    assert board.url == f"{server.http}/staff/"
+    await expect(board.locator("#connection")).to_have_text("Live")
+    alice_row = board.locator(f'#board-body tr[data-order-id="{alice_order.pk}"]')
+    await expect(alice_row.locator(".unread-count")).to_have_text("0")
+    await expect(alice_row.get_by_role("link", name="Open in admin")).to_have_attribute(
+        "href", f"/admin/orders/order/{alice_order.pk}/change/")
+
+    await change_status(bob_order, "confirmed", staff)
+    bob_row = board.locator(f'#board-body tr[data-order-id="{bob_order.pk}"]')
+    await expect(bob_row.locator(".status-badge")).to_have_text("Confirmed")
+    await expect(bob_row).to_have_class("changed")
+    await expect(bob_row.locator(".change-note")).to_have_text("(just changed)")
+    await expect(board.locator("#board-body tr").first).to_have_attribute("data-order-id", str(bob_order.pk))
+
+    customer = await log_in(await new_context(), server.http, alice.username)
+    await customer.goto(f"{server.http}/orders/{alice_order.pk}/")
+    await expect(customer.locator("#connection")).to_have_text("Live")
+    await customer.get_by_label("Message").fill("Can you deliver after 5pm?")
+    await customer.get_by_role("button", name="Send").click()
+    await expect(customer.locator("#chat-log .chat-text")).to_have_text(["Can you deliver after 5pm?"])
+    await expect(alice_row.locator(".unread-count")).to_have_text("1")

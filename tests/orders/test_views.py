@@ -1,0 +1,64 @@
+"""The live pages over Django's test client: who sees what, redirects, and the admin link back."""
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from orders import services
+from orders.models import ChatMessage, Order
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_home_sends_customers_to_their_orders_and_staff_to_the_board(alice: Any, staff: Any) -> None:
+    assert client_for(alice).get("/").url == "/orders/"
+    assert client_for(staff).get("/").url == "/staff/"
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page() -> None:
+    response = Client().get("/orders/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    assert "Log in" in Client().get("/accounts/login/").content.decode()
+
+
+def test_my_orders_lists_only_the_customers_own_orders(alice: Any, alice_order: Order, bob_order: Order) -> None:
+    page = client_for(alice).get("/orders/").content.decode()
+    assert alice_order.number in page and bob_order.number not in page
+
+
+def test_order_page_shows_items_history_and_the_seq_to_resume_from(alice: Any, staff: Any,
+                                                                   alice_order: Order) -> None:
+    services.change_status(order=alice_order, to="confirmed", actor=staff)
+    page = client_for(alice).get(f"/orders/{alice_order.pk}/").content.decode()
+    assert "Beans" in page and 'data-seq="2"' in page and '"seq": 2' in page
+
+
+def test_customer_gets_404_for_another_customers_order_and_a_missing_one(alice: Any, bob_order: Order) -> None:
+    client = client_for(alice)
+    assert client.get(f"/orders/{bob_order.pk}/").status_code == 404
+    assert client.get("/orders/999999/").status_code == 404
+
+
+def test_staff_board_is_for_staff_only_and_counts_unanswered_customer_messages(
+    alice: Any, staff: Any, alice_order: Order, bob_order: Order
+) -> None:
+    assert client_for(alice).get("/staff/").status_code == 403
+    for sender, text in [(alice, "hi"), (staff, "hello"), (alice, "where is it?"), (alice, "any news?")]:
+        ChatMessage.objects.create(order=alice_order, sender=sender, text=text)
+    response = client_for(staff).get("/staff/")
+    page = response.content.decode()
+    assert alice_order.number in page and bob_order.number in page
+    assert f"/admin/orders/order/{alice_order.pk}/change/" in page
+    assert dict(response.context["rows"])[Order.objects.get(pk=alice_order.pk)] == 2
+
+
+def test_admin_change_page_links_to_the_live_page(staff: Any, alice_order: Order) -> None:
+    page = client_for(staff).get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
+    assert f'href="/orders/{alice_order.pk}/"' in page
