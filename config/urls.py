@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/auth/token/", api.obtain_token, name="api-token"),
     path("api/auth/refresh/", api.refresh_token, name="api-refresh"),
+    path("api/auth/logout/", api.logout, name="api-logout"),
     path("api/orders/", api.order_list, name="api-orders"),
     path("api/orders/<int:order_id>/", api.order_detail, name="api-order"),
     path("api/orders/<int:order_id>/status/", api.order_change_status, name="api-order-status"),

@@ -33,6 +33,19 @@ def error(http_status: int, detail: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"detail": detail, **extra}, status=http_status)
 
 
+def throttled(exc: throttling.Throttled) -> JsonResponse:
+    response = error(429, "Too many failed attempts; try again later.", retry_after=exc.retry_after)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def unavailable() -> JsonResponse:
+    # The token store is down: refuse rather than let a revoked token through.
+    response = error(503, "Authentication is temporarily unavailable.")
+    response["Retry-After"] = "5"
+    return response
+
+
 def read_json(request: HttpRequest) -> dict[str, Any] | None:
     try:
         body = json.loads(request.body or b"{}")

@@ -1,4 +1,5 @@
-"""WebSocket JWT authentication: `Sec-WebSocket-Protocol: bearer, <jwt>` or the seed's `?token=<jwt>`."""
+"""WebSocket JWT authentication: `Sec-WebSocket-Protocol: bearer, <jwt>`, or the seed's `?token=<jwt>` where
+WS_ALLOW_QUERY_TOKEN allows it (the embedded default; off in production because proxies log URLs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
+from orders.authstate import Unavailable
 from orders.tokens import InvalidToken, user_for_token
 
 logger = logging.getLogger(__name__)
@@ -18,26 +20,39 @@ logger = logging.getLogger(__name__)
 BEARER_SUBPROTOCOL = "bearer"
 
 
+# Offered as credentials but never valid: a disabled ?token= still makes the socket anonymous (4001),
+# so a client relying on it finds out at once instead of silently falling back to a cookie.
+REFUSED = ""
+
+
 def token_from_scope(scope: dict[str, Any]) -> str | None:
     """The JWT the client offered, if any: the subprotocol form wins over the query string."""
     subprotocols = scope.get("subprotocols") or []
     if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
         return subprotocols[1]
-    if settings.WS_ALLOW_QUERY_TOKEN:
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        tokens = query.get("token")
-        if tokens:
-            return tokens[0]
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    tokens = query.get("token")
+    if tokens:
+        if not settings.WS_ALLOW_QUERY_TOKEN:
+            logger.info("WebSocket ?token= refused: WS_ALLOW_QUERY_TOKEN is off")
+            return REFUSED
+        return tokens[0]
     return None
 
 
 @database_sync_to_async
 def authenticate_token(token: str) -> tuple[Any, dict[str, Any] | None]:
+    if token == REFUSED:
+        return AnonymousUser(), None
     try:
         return user_for_token(token)
     except InvalidToken as exc:
         # Log why, never the token itself.
         logger.info("WebSocket token refused: %s", exc)
+        return AnonymousUser(), None
+    except Unavailable as exc:
+        # Revocation cannot be checked: fail closed.
+        logger.warning("WebSocket token not checked, auth state unavailable: %s", exc)
         return AnonymousUser(), None
 
 

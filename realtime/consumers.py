@@ -15,7 +15,7 @@ from django.conf import settings
 
 from orders import selectors, services
 from orders.selectors import Access
-from realtime import metrics, push
+from realtime import limits, metrics, push
 from realtime.auth import BEARER_SUBPROTOCOL
 
 logger = logging.getLogger(__name__)
@@ -41,10 +41,11 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     user: Any
     closed: bool = False
+    holds_slot: bool = False
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        self._expiry_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._allowance = float(settings.WS_RATE_LIMIT_BURST)
         self._allowance_at = time.monotonic()
         # Close codes only reach a client on an accepted socket, so accept first and close at once if refused.
@@ -53,28 +54,49 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
+        if not await database_sync_to_async(limits.take_connection_slot)(self.user.pk, self.channel_name):
+            await self.refuse(CLOSE_RATE_LIMITED, limits.TOO_MANY_CONNECTIONS)
+            return
+        self.holds_slot = True
         claims = self.scope.get("token_claims")
-        if claims:
-            self._expiry_task = asyncio.ensure_future(self._close_when_token_expires(claims["exp"]))
+        self._watch_task = asyncio.ensure_future(self._watch_credentials(claims["exp"] if claims else None))
         metrics.socket_opened(self)
         await self.connected()
 
     async def connected(self) -> None:
         """Join groups and send the initial frames; the user is authenticated."""
 
-    async def refuse(self, code: int) -> None:
+    async def refuse(self, code: int, reason: str | None = None) -> None:
         self.closed = True
-        await self.close(code=code)
+        await self.close(code=code, reason=reason)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
         metrics.socket_closed(self)
-        if self._expiry_task is not None:
-            self._expiry_task.cancel()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        if self.holds_slot:
+            self.holds_slot = False
+            await database_sync_to_async(limits.release_connection_slot)(self.user.pk, self.channel_name)
 
-    async def _close_when_token_expires(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        await self.refuse(CLOSE_UNAUTHENTICATED)
+    async def _watch_credentials(self, expires_at: float | None) -> None:
+        """Close with 4001 when the access token expires, or the user, session or token family is revoked.
+
+        Every WS_REAUTH_INTERVAL_SECONDS the socket also renews its connection slot.
+        """
+        interval = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
+        while not self.closed:
+            wait = interval if expires_at is None else min(interval, max(0.0, expires_at - time.time()))
+            await asyncio.sleep(wait)
+            if self.closed:
+                return
+            if expires_at is not None and time.time() >= expires_at:
+                await self.refuse(CLOSE_UNAUTHENTICATED, "token expired")
+                return
+            if not await database_sync_to_async(limits.still_authorized)(self.scope):
+                await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
+                return
+            await database_sync_to_async(limits.take_connection_slot)(self.user.pk, self.channel_name)
 
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -83,7 +105,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if self.closed:
             return
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        size = len(text_data.encode(errors="surrogatepass")) if text_data is not None else len(bytes_data or b"")
         if size > settings.WS_MAX_FRAME_BYTES:
             await self.refuse(CLOSE_TOO_LARGE)
             return

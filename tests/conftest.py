@@ -45,6 +45,14 @@ def _fresh_channel_layer_prefix(settings: Any) -> Iterator[None]:
     channel_layers.backends = {}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_auth_state_prefix(settings: Any) -> None:
+    """Each test gets its own login counters, token families and socket slots (usernames repeat across tests)."""
+    import uuid
+
+    settings.AUTH_STATE_PREFIX = f"test-auth-{uuid.uuid4().hex[:8]}"
+
+
 def make_user(username: str, *, is_staff: bool = False, is_active: bool = True) -> Any:
     return get_user_model().objects.create_user(
         username=username, password=PASSWORD, is_staff=is_staff, is_superuser=is_staff, is_active=is_active,

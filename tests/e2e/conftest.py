@@ -37,6 +37,7 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_KEY": settings.SECRET_KEY,
         "CHANNEL_LAYER_PREFIX": prefix,
+        "AUTH_STATE_PREFIX": settings.AUTH_STATE_PREFIX,
         "CELERY_QUEUE": queue,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "OUTBOX_REPUBLISH_AFTER_SECONDS": "2",

@@ -38,7 +38,8 @@ async def test_bearer_subprotocol_authenticates_and_server_selects_bearer(alice:
     await comm.disconnect()
 
 
-async def test_query_token_authenticates(alice: Any) -> None:
+async def test_query_token_authenticates_where_allowed(alice: Any, settings: Any) -> None:
+    settings.WS_ALLOW_QUERY_TOKEN = True
     token = await database_sync_to_async(tokens.issue_access_token)(alice)
     comm = communicator(f"/ws/notifications/?token={token}")
     connected, _ = await comm.connect()
@@ -76,7 +77,8 @@ def _claims(user: Any, **overrides: Any) -> dict[str, Any]:
         ),
     ],
 )
-async def test_bad_tokens_are_closed_with_4001(alice: Any, make_token: Any) -> None:
+async def test_bad_tokens_are_closed_with_4001(alice: Any, make_token: Any, settings: Any) -> None:
+    settings.WS_ALLOW_QUERY_TOKEN = True
     token = await database_sync_to_async(make_token)(alice)
     assert await close_code(communicator("/ws/notifications/", subprotocols=["bearer", token])) == 4001
     assert await close_code(communicator(f"/ws/notifications/?token={token}")) == 4001

@@ -199,4 +199,4 @@ async def test_access_token_expiring_while_open_closes_with_4001(alice: Any, set
     assert (await comm.connect())[0]
     await asyncio.sleep(0.2)
     message = await comm.receive_output(timeout=4)
-    assert message == {"type": "websocket.close", "code": 4001}
+    assert (message["type"], message["code"]) == ("websocket.close", 4001)

@@ -1,0 +1,230 @@
+"""Short-lived security state every server process shares: refresh-token families, failure counters and
+WebSocket connection slots — in Redis, or in this process's memory in the embedded (one-process) mode."""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from functools import lru_cache
+from typing import Protocol
+
+import redis
+import redis.sentinel
+from django.conf import settings
+
+
+class Unavailable(Exception):
+    """The store did not answer; callers fail closed (503, or an anonymous socket)."""
+
+
+class Rotation(enum.Enum):
+    ROTATED = "rotated"
+    REUSED = "reused"  # an old member of the family came back: the family is now revoked
+    REVOKED = "revoked"  # the family was revoked (logout, reuse) or has expired
+
+
+class AuthState(Protocol):
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        """Count one event in a fixed window; the count so far and the seconds until the window ends."""
+
+    def peek(self, key: str) -> tuple[int, int]:
+        """The count in the current window and the seconds until it ends, without counting."""
+
+    def family_start(self, family: str, jti: str, ttl: int) -> None: ...
+
+    def family_rotate(self, family: str, old_jti: str, new_jti: str, ttl: int) -> Rotation: ...
+
+    def family_alive(self, family: str) -> bool: ...
+
+    def family_revoke(self, family: str) -> None: ...
+
+    def slot_take(self, key: str, member: str, limit: int, ttl: int) -> bool:
+        """Hold one of `limit` slots (kept for `ttl` seconds unless refreshed); False when all are held."""
+
+    def slot_release(self, key: str, member: str) -> None: ...
+
+
+def _key(*parts: str) -> str:
+    # Read per call: tests give each test its own prefix, like the channel layer's.
+    return ":".join((settings.AUTH_STATE_PREFIX, *parts))
+
+
+# Each script runs atomically in Redis, so two processes racing on one family or one slot set agree.
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('TTL', KEYS[1])}
+"""
+_ROTATE = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current ~= ARGV[1] then redis.call('DEL', KEYS[1]) return -1 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_SLOT_TAKE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not held and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+class RedisAuthState:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._hit = self.client.register_script(_HIT)
+        self._rotate = self.client.register_script(_ROTATE)
+        self._slot_take = self.client.register_script(_SLOT_TAKE)
+
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        try:
+            count, ttl = self._hit(keys=[_key("count", key)], args=[window])
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+        return int(count), max(int(ttl), 1)
+
+    def peek(self, key: str) -> tuple[int, int]:
+        try:
+            with self.client.pipeline() as pipe:
+                count, ttl = pipe.get(_key("count", key)).ttl(_key("count", key)).execute()
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+        return int(count or 0), max(int(ttl), 0)
+
+    def family_start(self, family: str, jti: str, ttl: int) -> None:
+        try:
+            self.client.set(_key("family", family), jti, ex=ttl)
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def family_rotate(self, family: str, old_jti: str, new_jti: str, ttl: int) -> Rotation:
+        try:
+            answer = int(self._rotate(keys=[_key("family", family)], args=[old_jti, new_jti, ttl]))
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+        return {1: Rotation.ROTATED, -1: Rotation.REUSED}.get(answer, Rotation.REVOKED)
+
+    def family_alive(self, family: str) -> bool:
+        try:
+            return bool(self.client.exists(_key("family", family)))
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def family_revoke(self, family: str) -> None:
+        try:
+            self.client.delete(_key("family", family))
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def slot_take(self, key: str, member: str, limit: int, ttl: int) -> bool:
+        now = time.time()
+        try:
+            taken = self._slot_take(keys=[_key("slots", key)], args=[member, limit, now, now + ttl, ttl])
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+        return bool(taken)
+
+    def slot_release(self, key: str, member: str) -> None:
+        try:
+            self.client.zrem(_key("slots", key), member)
+        except redis.RedisError as exc:
+            raise Unavailable(str(exc)) from exc
+
+
+class MemoryAuthState:
+    """The same answers for the embedded mode, where one process is the whole platform."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[object, float]] = {}
+
+    def _get(self, key: str) -> object | None:
+        value, expires_at = self._values.get(key, (None, 0.0))
+        return value if expires_at > time.monotonic() else None
+
+    def _set(self, key: str, value: object, ttl: float) -> None:
+        self._values[key] = (value, time.monotonic() + ttl)
+
+    def _ttl(self, key: str) -> int:
+        return max(int(self._values.get(key, (None, 0.0))[1] - time.monotonic() + 0.999), 0)
+
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        with self._lock:
+            key = _key("count", key)
+            count = self._get(key)
+            if count is None:
+                self._set(key, 1, window)
+                return 1, window
+            self._values[key] = (int(count) + 1, self._values[key][1])  # type: ignore[call-overload]
+            return int(count) + 1, max(self._ttl(key), 1)  # type: ignore[call-overload]
+
+    def peek(self, key: str) -> tuple[int, int]:
+        with self._lock:
+            key = _key("count", key)
+            count = self._get(key)
+            return (int(count), self._ttl(key)) if count is not None else (0, 0)  # type: ignore[call-overload]
+
+    def family_start(self, family: str, jti: str, ttl: int) -> None:
+        with self._lock:
+            self._set(_key("family", family), jti, ttl)
+
+    def family_rotate(self, family: str, old_jti: str, new_jti: str, ttl: int) -> Rotation:
+        with self._lock:
+            key = _key("family", family)
+            current = self._get(key)
+            if current is None:
+                return Rotation.REVOKED
+            if current != old_jti:
+                self._values.pop(key, None)
+                return Rotation.REUSED
+            self._set(key, new_jti, ttl)
+            return Rotation.ROTATED
+
+    def family_alive(self, family: str) -> bool:
+        with self._lock:
+            return self._get(_key("family", family)) is not None
+
+    def family_revoke(self, family: str) -> None:
+        with self._lock:
+            self._values.pop(_key("family", family), None)
+
+    def slot_take(self, key: str, member: str, limit: int, ttl: int) -> bool:
+        with self._lock:
+            key = _key("slots", key)
+            now = time.monotonic()
+            slots: dict[str, float] = {m: t for m, t in (self._get(key) or {}).items() if t > now}  # type: ignore[attr-defined]
+            if member not in slots and len(slots) >= limit:
+                return False
+            slots[member] = now + ttl
+            self._set(key, slots, ttl)
+            return True
+
+    def slot_release(self, key: str, member: str) -> None:
+        with self._lock:
+            slots = self._get(_key("slots", key))
+            if isinstance(slots, dict):
+                slots.pop(member, None)
+
+
+@lru_cache(maxsize=4)
+def _store_for(url: str, sentinels: tuple[tuple[str, int], ...]) -> AuthState:
+    timeouts = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    if sentinels:
+        sentinel_kwargs = {**timeouts, **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})}
+        return RedisAuthState(redis.sentinel.Sentinel(list(sentinels), sentinel_kwargs=sentinel_kwargs).master_for(
+            settings.REDIS_SENTINEL_MASTER, db=settings.REDIS_SENTINEL_DB, password=settings.REDIS_PASSWORD or None,
+            **timeouts))
+    if url:
+        return RedisAuthState(redis.Redis.from_url(url, **timeouts))
+    return MemoryAuthState()
+
+
+def auth_state() -> AuthState:
+    """Redis when REDIS_URL or REDIS_SENTINELS is set (every process sees the same state), else this
+    process's memory (the embedded mode is one process)."""
+    sentinels = tuple(tuple(host) for host in getattr(settings, "REDIS_SENTINELS", None) or ())
+    return _store_for(settings.REDIS_URL, sentinels)  # type: ignore[arg-type]

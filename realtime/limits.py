@@ -1,0 +1,75 @@
+"""What an open socket must keep earning: a connection slot of its user (capped across all server processes)
+and credentials that are still good (user active, session or token family not revoked)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
+
+from orders.authstate import Unavailable, auth_state
+
+logger = logging.getLogger(__name__)
+
+TOO_MANY_CONNECTIONS = "too many connections"
+
+
+def _slot_key(user_id: int) -> str:
+    return f"ws:user:{user_id}"
+
+
+def _slot_ttl() -> int:
+    # A process that dies without closing its sockets frees their slots after a few missed re-checks.
+    return 3 * max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
+
+
+def take_connection_slot(user_id: int, channel_name: str) -> bool:
+    """Hold (or keep holding) one of the user's WS_MAX_CONNECTIONS_PER_USER slots."""
+    try:
+        return auth_state().slot_take(_slot_key(user_id), channel_name, settings.WS_MAX_CONNECTIONS_PER_USER,
+                                      _slot_ttl())
+    except Unavailable as exc:
+        # The cap protects capacity, not data: without Redis, serve rather than refuse everyone.
+        logger.warning("Connection cap not enforced, auth state unavailable: %s", exc)
+        return True
+
+
+def release_connection_slot(user_id: int, channel_name: str) -> None:
+    try:
+        auth_state().slot_release(_slot_key(user_id), channel_name)
+    except Unavailable as exc:
+        logger.warning("Connection slot not released (it expires by itself): %s", exc)
+
+
+def still_authorized(scope: dict[str, Any]) -> bool:
+    """Whether the socket's user is still active and its token family or login session still exists."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return False
+    if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
+        return False
+    claims = scope.get("token_claims")
+    try:
+        if claims:
+            return "fam" not in claims or auth_state().family_alive(claims["fam"])
+    except Unavailable as exc:
+        logger.warning("Token family not re-checked, auth state unavailable: %s", exc)
+        return True
+    return _session_still_valid(scope, user)
+
+
+def _session_still_valid(scope: dict[str, Any], user: Any) -> bool:
+    """Logged out elsewhere, or the password changed: the session no longer names this user."""
+    session = scope.get("session")
+    if session is None or session.session_key is None:
+        return False
+    fresh = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+    if str(fresh.get(SESSION_KEY)) != str(user.pk) or not fresh.get(BACKEND_SESSION_KEY):
+        return False
+    session_hash = fresh.get(HASH_SESSION_KEY)
+    current = get_user_model().objects.get(pk=user.pk)
+    return bool(session_hash) and constant_time_compare(session_hash, current.get_session_auth_hash())

@@ -1,0 +1,30 @@
+"""Security-suite helpers: the inactive persona, JSON calls to the API, and logins through the real endpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD, make_user
+
+
+@pytest.fixture
+def inactive(db: None) -> Any:
+    return make_user("inactive", is_active=False)
+
+
+def post_json(client: Client, path: str, body: Any, **headers: str) -> Any:
+    return client.post(path, data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def login(client: Client, username: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = post_json(client, "/api/auth/token/", {"username": username, "password": password})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer(access: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access}"}

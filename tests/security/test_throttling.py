@@ -1,0 +1,70 @@
+"""Login and refresh throttling: failures counted per username and per client IP, answered with 429."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD, make_user
+from tests.security.conftest import post_json
+
+pytestmark = pytest.mark.django_db
+
+
+def attempt(username: str, password: str, ip: str = "203.0.113.7") -> Any:
+    return post_json(Client(REMOTE_ADDR=ip), "/api/auth/token/", {"username": username, "password": password})
+
+
+def test_after_too_many_failures_for_a_username_even_the_right_password_gets_429(alice: Any,
+                                                                                 settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    for number in range(3):
+        # Spread over IPs: the per-username limit holds however the guesses are distributed.
+        assert attempt("alice", "wrong", ip=f"198.51.100.{number}").status_code == 401
+    response = attempt("alice", PASSWORD, ip="198.51.100.99")
+    assert response.status_code == 429
+    retry_after = int(response["Retry-After"])
+    assert 0 < retry_after <= settings.LOGIN_THROTTLE_WINDOW_SECONDS
+    assert response.json()["retry_after"] == retry_after
+
+
+def test_username_throttle_ignores_case_and_spaces(alice: Any, settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 2
+    assert attempt("alice", "wrong").status_code == 401
+    assert attempt(" ALICE ", "wrong").status_code == 401
+    assert attempt("Alice", PASSWORD).status_code == 429
+
+
+def test_throttling_one_username_leaves_other_users_alone(alice: Any, bob: Any, settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 2
+    for _ in range(2):
+        attempt("alice", "wrong")
+    assert attempt("alice", PASSWORD).status_code == 429
+    assert attempt("bob", PASSWORD).status_code == 200
+
+
+def test_one_ip_trying_many_usernames_gets_429(db: None, settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_IP = 4
+    make_user("carol")
+    for number in range(4):
+        assert attempt(f"nobody-{number}", "wrong", ip="192.0.2.1").status_code == 401
+    assert attempt("carol", PASSWORD, ip="192.0.2.1").status_code == 429
+    assert attempt("carol", PASSWORD, ip="192.0.2.2").status_code == 200
+
+
+def test_successful_logins_are_not_counted(alice: Any, settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 2
+    settings.LOGIN_FAILURES_PER_IP = 2
+    for _ in range(5):
+        assert attempt("alice", PASSWORD).status_code == 200
+
+
+def test_invalid_refresh_tokens_from_one_ip_get_429(db: None, settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_IP = 3
+    client = Client(REMOTE_ADDR="192.0.2.9")
+    for _ in range(3):
+        assert post_json(client, "/api/auth/refresh/", {"refresh": "guess"}).status_code == 401
+    response = post_json(client, "/api/auth/refresh/", {"refresh": "guess"})
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0

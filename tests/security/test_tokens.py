@@ -1,0 +1,173 @@
+"""Tokens: RS256 and key rotation, refresh rotation with reuse detection, logout, and what is refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import Client
+
+from orders import tokens
+from tests.conftest import PASSWORD
+from tests.security.conftest import bearer, login, post_json
+
+pytestmark = pytest.mark.django_db
+
+
+def rsa_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def public_pem(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_login_returns_access_refresh_and_lifetime(alice: Any) -> None:
+    pair = login(Client(), "alice")
+    assert set(pair) == {"access", "refresh", "expires_in"}
+    assert jwt.get_unverified_header(pair["access"])["alg"] == "HS256"
+    assert Client().get("/api/orders/", headers=bearer(pair["access"])).status_code == 200
+
+
+def test_rs256_tokens_are_signed_with_the_private_key_and_verified_with_its_public_half(
+    alice: Any, settings: Any
+) -> None:
+    settings.JWT_ALGORITHM, settings.JWT_PRIVATE_KEY = "RS256", rsa_pem()
+    pair = login(Client(), "alice")
+    assert jwt.get_unverified_header(pair["access"])["alg"] == "RS256"
+    claims = jwt.decode(pair["access"], public_pem(settings.JWT_PRIVATE_KEY), algorithms=["RS256"],
+                        audience=settings.JWT_AUDIENCE)
+    assert claims["sub"] == str(alice.pk) and claims["type"] == "access"
+    assert Client().get("/api/orders/", headers=bearer(pair["access"])).status_code == 200
+
+
+def test_hs256_token_forged_with_the_rs256_public_key_as_secret_is_refused(alice: Any, settings: Any) -> None:
+    settings.JWT_ALGORITHM, settings.JWT_PRIVATE_KEY = "RS256", rsa_pem()
+    genuine = tokens.issue_access_token(alice)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    kid = jwt.get_unverified_header(genuine)["kid"]
+    # The classic algorithm-confusion forgery: HMAC keyed with the (public) verifying key.
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()) + b"." + b64(
+        json.dumps(claims).encode())
+    signature = hmac.new(public_pem(settings.JWT_PRIVATE_KEY).encode(), signing_input, hashlib.sha256).digest()
+    forged = (signing_input + b"." + b64(signature)).decode()
+    with pytest.raises(tokens.InvalidToken):
+        tokens.user_for_token(forged)
+    assert tokens.user_for_token(genuine)[0] == alice
+
+
+def test_tokens_signed_by_a_previous_key_verify_during_rotation_and_fail_after(alice: Any, settings: Any) -> None:
+    old_key = "old-signing-key-" + "x" * 32
+    settings.JWT_SIGNING_KEY = old_key
+    old_token = tokens.issue_access_token(alice)
+    settings.JWT_SIGNING_KEY = "new-signing-key-" + "y" * 32
+    with pytest.raises(tokens.InvalidToken):
+        tokens.user_for_token(old_token)
+    settings.JWT_PREVIOUS_SIGNING_KEYS = old_key
+    assert tokens.user_for_token(old_token)[0] == alice
+    new_token = tokens.issue_access_token(alice)
+    assert jwt.get_unverified_header(new_token)["kid"] != jwt.get_unverified_header(old_token)["kid"]
+    assert tokens.user_for_token(new_token)[0] == alice
+
+
+def test_moving_from_hs256_to_rs256_keeps_hs256_tokens_valid_while_listed(alice: Any, settings: Any) -> None:
+    hs_token = tokens.issue_access_token(alice)
+    settings.JWT_PREVIOUS_SIGNING_KEYS = settings.JWT_SIGNING_KEY
+    settings.JWT_ALGORITHM, settings.JWT_PRIVATE_KEY = "RS256", rsa_pem()
+    assert tokens.user_for_token(hs_token)[0] == alice
+    assert tokens.user_for_token(tokens.issue_access_token(alice))[0] == alice
+    settings.JWT_PREVIOUS_SIGNING_KEYS = ""
+    with pytest.raises(tokens.InvalidToken):
+        tokens.user_for_token(hs_token)
+
+
+def test_token_with_an_unknown_key_id_is_refused(alice: Any, settings: Any) -> None:
+    claims = jwt.decode(tokens.issue_access_token(alice), options={"verify_signature": False})
+    forged = jwt.encode(claims, settings.JWT_SIGNING_KEY, algorithm="HS256", headers={"kid": "someone-elses"})
+    with pytest.raises(tokens.InvalidToken, match="unknown signing key"):
+        tokens.user_for_token(forged)
+
+
+def test_refresh_rotates_and_the_spent_refresh_token_no_longer_works(alice: Any) -> None:
+    client = Client()
+    first = login(client, "alice")
+    response = post_json(client, "/api/auth/refresh/", {"refresh": first["refresh"]})
+    assert response.status_code == 200
+    second = response.json()
+    assert set(second) == {"access", "refresh", "expires_in"} and second["refresh"] != first["refresh"]
+    assert client.get("/api/orders/", headers=bearer(second["access"])).status_code == 200
+    third = post_json(client, "/api/auth/refresh/", {"refresh": second["refresh"]})
+    assert third.status_code == 200
+
+
+def test_reusing_a_spent_refresh_token_revokes_the_whole_family(alice: Any) -> None:
+    client = Client()
+    first = login(client, "alice")
+    second = post_json(client, "/api/auth/refresh/", {"refresh": first["refresh"]}).json()
+
+    # The attacker replays the stolen, already spent, refresh token.
+    replay = post_json(client, "/api/auth/refresh/", {"refresh": first["refresh"]})
+    assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+
+    # The legitimate holder's newer tokens are dead too: the family is revoked.
+    assert post_json(client, "/api/auth/refresh/", {"refresh": second["refresh"]}).status_code == 401
+    assert client.get("/api/orders/", headers=bearer(second["access"])).status_code == 401
+    assert client.get("/api/orders/", headers=bearer(first["access"])).status_code == 401
+    # Another login of the same user is a separate family and unaffected.
+    assert client.get("/api/orders/", headers=bearer(login(client, "alice")["access"])).status_code == 200
+
+
+def test_logout_revokes_the_access_and_refresh_tokens_of_that_session_only(alice: Any) -> None:
+    client = Client()
+    phone, laptop = login(client, "alice"), login(client, "alice")
+    response = post_json(client, "/api/auth/logout/", {"refresh": phone["refresh"]}, **bearer(phone["access"]))
+    assert response.status_code == 204
+    assert client.get("/api/orders/", headers=bearer(phone["access"])).status_code == 401
+    assert post_json(client, "/api/auth/refresh/", {"refresh": phone["refresh"]}).status_code == 401
+    assert client.get("/api/orders/", headers=bearer(laptop["access"])).status_code == 200
+
+
+def test_logout_with_only_the_refresh_token_revokes_the_session(alice: Any) -> None:
+    client = Client()
+    pair = login(client, "alice")
+    assert post_json(client, "/api/auth/logout/", {"refresh": pair["refresh"]}).status_code == 204
+    assert client.get("/api/orders/", headers=bearer(pair["access"])).status_code == 401
+
+
+def test_logout_without_a_valid_token_is_401(alice: Any) -> None:
+    client = Client()
+    assert post_json(client, "/api/auth/logout/", {}).status_code == 401
+    assert post_json(client, "/api/auth/logout/", {"refresh": "nonsense"}).status_code == 401
+    assert post_json(client, "/api/auth/logout/", {}, **bearer("nonsense")).status_code == 401
+
+
+def test_access_token_is_refused_by_the_refresh_endpoint(alice: Any) -> None:
+    pair = login(Client(), "alice")
+    assert post_json(Client(), "/api/auth/refresh/", {"refresh": pair["access"]}).status_code == 401
+
+
+def test_refresh_of_a_deactivated_user_is_refused(alice: Any) -> None:
+    pair = login(Client(), "alice")
+    alice.is_active = False
+    alice.save()
+    assert post_json(Client(), "/api/auth/refresh/", {"refresh": pair["refresh"]}).status_code == 401
+    assert Client().get("/api/orders/", headers=bearer(pair["access"])).status_code == 401
+
+
+def test_inactive_user_gets_no_token(inactive: Any) -> None:
+    response = post_json(Client(), "/api/auth/token/", {"username": "inactive", "password": PASSWORD})
+    assert response.status_code == 401
