@@ -31,7 +31,11 @@ async def test_customer_timeline_shows_a_status_changed_in_admin_within_2s_witho
 ) -> None:
     server = await asyncio.to_thread(start_server)
     await asyncio.to_thread(start_worker)
-    customer = await log_in(await new_context(), server.http, alice.username)
+    customer_context = await new_context()
+    my_orders = await log_in(customer_context, server.http, alice.username)
+    assert my_orders.url == f"{server.http}/orders/"
+    await expect(my_orders.locator("#connection")).to_have_text("Live")
+    customer = await customer_context.new_page()
     await customer.goto(f"{server.http}/orders/{alice_order.pk}/")
     await expect(customer.locator("#connection")).to_have_text("Live")
     await customer.evaluate("window.notReloaded = true")
@@ -48,6 +52,8 @@ async def test_customer_timeline_shows_a_status_changed_in_admin_within_2s_witho
     assert await customer.evaluate("window.notReloaded") is True
     assert await customer.locator("#timeline li").count() == 2
     await expect(admin.locator(".messagelist")).to_contain_text("was changed successfully")
+    # The customer's order list in another tab follows too.
+    await expect(my_orders.locator(f'[data-order-id="{alice_order.pk}"] .status-badge')).to_have_text("Confirmed")
 
 
 async def test_indicator_shows_reconnecting_while_the_server_is_down_then_live_with_the_missed_status(
