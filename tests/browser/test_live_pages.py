@@ -121,3 +121,21 @@ async def test_staff_board_highlights_a_live_change_and_counts_the_customers_cha
     await customer.get_by_role("button", name="Send").click()
     await expect(customer.locator("#chat-log .chat-text")).to_have_text(["Can you deliver after 5pm?"])
     await expect(alice_row.locator(".unread-count")).to_have_text("1")
+
+
+async def test_reconnect_delays_grow_exponentially_with_jitter_up_to_the_cap(
+    alice: Any, start_server: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    page = await log_in(await new_context(), server.http, alice.username)
+    delays = await page.evaluate("""async () => {
+        const { backoffDelay, BACKOFF } = await import("/static/js/live-socket.js");
+        const samples = (n) => Array.from({ length: 200 }, () => backoffDelay(n));
+        return { base: BACKOFF.baseMs, max: BACKOFF.maxMs,
+                 byAttempt: [0, 1, 2, 3, 10].map((n) => [Math.min(...samples(n)), Math.max(...samples(n))]) };
+    }""")
+    base, cap = delays["base"], delays["max"]
+    for attempt, (low, high) in zip([0, 1, 2, 3, 10], delays["byAttempt"], strict=True):
+        ceiling = min(cap, base * 2**attempt)
+        assert ceiling / 2 <= low <= high <= ceiling
+        assert high - low > ceiling / 10, "no jitter: every client would retry at the same instant"
