@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# The programs of the interpreter's own environment, so a venv works without being on PATH. In the image
+# the venv is on PATH and compose.yaml names the bare programs; tests/deploy compares the two.
 BIN = Path(sys.executable).parent
 
 
@@ -13,6 +15,7 @@ def web_command(*, host: str = "127.0.0.1", port: int = 8000) -> list[str]:
 
 
 def uvicorn_command(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> list[str]:
+    """The alternative server: one port, `workers` processes (each its own channel-layer connection)."""
     return [str(BIN / "uvicorn"), "config.asgi:application", "--host", host, "--port", str(port),
             "--workers", str(workers), "--proxy-headers", "--no-access-log"]
 

@@ -1,0 +1,151 @@
+"""compose.yaml, the Dockerfile and nginx.conf: the services, their commands (those our tests run), health
+checks and the seed's WebSocket proxy settings. No Docker engine runs here, so the files are read as data."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from worker.processes import beat_command, uvicorn_command, web_command, worker_command
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SERVICES = ("web", "worker", "beat")
+
+
+def bare(command: list[str]) -> list[str]:
+    """The image has the venv on PATH, so compose names programs where the tests use the venv's full path."""
+    return [Path(command[0]).name, *command[1:]]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_compose_defines_the_platforms_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat", "nginx"}
+
+
+def test_app_service_commands_are_the_ones_the_tests_run(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["web"]["command"] == bare(web_command(host="0.0.0.0", port=8000))
+    assert services["worker"]["command"] == bare(worker_command())
+    assert services["beat"]["command"] == bare(beat_command())
+
+
+def test_beat_uses_the_database_scheduler_and_never_scales(compose: dict[str, Any]) -> None:
+    beat = compose["services"]["beat"]
+    assert "django_celery_beat.schedulers:DatabaseScheduler" in beat["command"]
+    assert beat["deploy"]["replicas"] == 1
+
+
+def test_documented_uvicorn_alternative_is_the_tested_command() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    alternative = re.search(r"# command: (\[\"uvicorn\".*\])", text)
+    assert alternative is not None, "compose.yaml should show the uvicorn command next to web's"
+    assert yaml.safe_load(alternative.group(1)) == bare(uvicorn_command(host="0.0.0.0", port=8000, workers=4))
+    assert " ".join(bare(uvicorn_command(host="0.0.0.0", port=8000, workers=4))).replace(" 4 ", " N ") in (
+        ROOT / "docs" / "deployment.md").read_text().replace("--workers 4", "--workers N")
+
+
+def test_long_running_services_restart_and_have_health_checks(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if name == "migrate":
+            assert service["restart"] == "no"
+            continue
+        assert service["restart"] == "unless-stopped", name
+        if name != "beat":  # beat has no port and no control channel to probe
+            assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_app_services_wait_for_healthy_stores_and_migrations(compose: dict[str, Any]) -> None:
+    for name in APP_SERVICES:
+        depends = compose["services"][name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["redis"]["condition"] == "service_healthy"
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert compose["services"]["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+
+
+def test_data_lives_in_named_volumes_and_config_in_env_files(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    assert "redis-data:/data" in services["redis"]["volumes"]
+    assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
+    for name in (*APP_SERVICES, "migrate", "postgres"):
+        assert services[name]["env_file"] == "deploy/.env", name
+
+
+def test_env_example_names_every_required_variable_and_holds_no_secret() -> None:
+    values = dict(line.split("=", 1) for line in (ROOT / "deploy" / "env.example").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS",
+                 "POSTGRES_PASSWORD", "HTTPS", "SECURE_PROXY_SSL_HEADER", "LOG_FORMAT"):
+        assert name in values, name
+    assert values["SECRET_KEY"] == "change-me"
+    assert "change-me" in values["POSTGRES_PASSWORD"]
+    assert values["DEBUG"] == "false"
+    assert "deploy/.env" in (ROOT / ".dockerignore").read_text()
+
+
+def test_nginx_proxies_websockets_with_the_seeds_settings() -> None:
+    locations = (ROOT / "deploy" / "app-locations.inc").read_text()
+    ws = re.search(r"location /ws/ \{(.*?)\n\}", locations, re.S)
+    assert ws is not None
+    block = ws.group(1)
+    assert "proxy_http_version 1.1;" in block
+    assert "proxy_set_header Upgrade $http_upgrade;" in block
+    assert 'proxy_set_header Connection "upgrade";' in block
+    assert "proxy_set_header Host $host;" in block
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in block
+    timeout = re.search(r"proxy_read_timeout (\d+)s;", block)
+    assert timeout is not None and int(timeout.group(1)) >= 3600
+    assert re.search(r"location = /metrics \{\s*return 404;", locations), "/metrics must stay internal"
+
+
+def test_compose_mounts_the_nginx_config_it_includes(compose: dict[str, Any]) -> None:
+    volumes = compose["services"]["nginx"]["volumes"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in volumes
+    assert "./deploy/app-locations.inc:/etc/nginx/conf.d/app-locations.inc:ro" in volumes
+    assert "include /etc/nginx/conf.d/app-locations.inc;" in (ROOT / "deploy" / "nginx.conf").read_text()
+
+
+def test_image_is_slim_non_root_and_installs_the_pinned_requirements() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert "pip install -r /tmp/requirements.txt" in dockerfile
+    assert "COPY requirements/base.txt /tmp/requirements.txt" in dockerfile
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert user and user[-1] not in ("root", "0")
+    for line in (ROOT / "requirements" / "base.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][\w.]*", line), f"unpinned requirement: {line}"
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    """`docker compose config` (or the standalone docker-compose) validates the file without an engine."""
+    client = None
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        client = ["docker", "compose"]
+    elif shutil.which("docker-compose"):
+        client = ["docker-compose"]
+    if client is None:
+        pytest.fail("No compose client: install Debian's docker-compose (scripts/ensure-test-deps does); "
+                    "it validates compose.yaml without a Docker engine.")
+    env_file = ROOT / "deploy" / ".env"
+    created = not env_file.exists()
+    if created:
+        shutil.copy(ROOT / "deploy" / "env.example", env_file)
+    try:
+        result = subprocess.run([*client, "--file", str(ROOT / "compose.yaml"), "config", "--quiet"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=60)
+    finally:
+        if created:
+            env_file.unlink()
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,82 @@
+"""The Redis Sentinel path for real: a private redis-server, a sentinel watching it, and the platform's
+channel layer, health check and Celery broker finding the master through the sentinel only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.e2e.processes import Process, RedisServer, Server, free_port
+from worker.processes import web_command
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+MASTER = "orders-master"
+
+
+class SentinelServer(Process):
+    def __init__(self, master: RedisServer, conf_dir: Path) -> None:
+        self.port = free_port()
+        conf = conf_dir / f"sentinel-{self.port}.conf"  # sentinel rewrites its file, so each gets its own
+        conf.write_text(f"bind 127.0.0.1\nport {self.port}\nsentinel monitor {MASTER} 127.0.0.1 {master.port} 1\n"
+                        f"sentinel down-after-milliseconds {MASTER} 1000\n")
+        super().__init__(f"sentinel-{self.port}", ["redis-server", str(conf), "--sentinel"], dict(master.env))
+
+    def wait_ready(self, timeout: float = 10) -> SentinelServer:
+        self.wait_for_log("+monitor master", timeout)
+        return self
+
+
+@pytest.fixture
+def sentinel_env(private_redis: RedisServer, start_process: Callable[..., Process], platform_env: dict[str, str],
+                 tmp_path: Path) -> dict[str, str]:
+    sentinel = start_process(SentinelServer(private_redis, tmp_path)).wait_ready()
+    env = {**platform_env, "REDIS_SENTINELS": f"127.0.0.1:{sentinel.port}", "REDIS_SENTINEL_MASTER": MASTER}
+    env.pop("REDIS_URL")
+    return env
+
+
+async def test_server_reaches_redis_and_channel_layer_through_the_sentinel(
+    sentinel_env: dict[str, str], start_process: Callable[..., Process], private_redis: RedisServer
+) -> None:
+    port = free_port()
+    server = start_process(Server(f"daphne-{port}", web_command(port=port), sentinel_env, port))
+    await asyncio.to_thread(server.wait_ready)  # /healthz answers 200 only when db, redis and layer are ok
+
+    private_redis.stop()
+    status, body = await asyncio.to_thread(_get, f"{server.http}/healthz")
+    assert status == 503
+    assert body["redis"].startswith("error") and body["channel_layer"].startswith("error")
+    assert body["db"] == "ok"
+
+
+def _get(url: str) -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_celery_broker_publishes_to_the_master_the_sentinel_names(
+    sentinel_env: dict[str, str], private_redis: RedisServer
+) -> None:
+    code = ("import django; django.setup()\n"
+            "from orders.tasks import send_order_update\n"
+            "send_order_update.apply_async(args=[0], queue='sentinel-probe')\n")
+    result = subprocess.run([sys.executable, "-c", code], env=sentinel_env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    master = redis.Redis.from_url(private_redis.url)
+    assert master.llen("sentinel-probe") == 1
+    assert json.loads(master.lindex("sentinel-probe", 0))["headers"]["task"] == "orders.tasks.send_order_update"
