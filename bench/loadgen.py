@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +88,33 @@ class _State:
             self.all_settled.set()
 
 
+def split_target(line: str) -> tuple[str, list[str] | None]:
+    """`URL` or `URL<TAB>proto1,proto2`: a client's URL and its own offered subprotocols (e.g. `bearer,<jwt>`)."""
+    url, _, protos = line.partition("\t")
+    return url, ([p for p in protos.split(",") if p] or None) if protos else None
+
+
+def frame_time(msg: dict[str, Any]) -> float:
+    """When the change a frame reports was made: a numeric `sent_at` (baselines), or the platform's
+    `order.status` frame's `at` (its OrderEvent.created_at, ISO 8601, stamped in the change's transaction)."""
+    if "sent_at" in msg:
+        return float(msg["sent_at"])
+    if msg.get("type") == "order.status":
+        return datetime.fromisoformat(msg["at"]).timestamp()
+    raise KeyError("sent_at")
+
+
 async def _client(
     i: int,
-    url: str,
+    target: str,
     st: _State,
     sem: asyncio.Semaphore,
     opts: dict[str, Any],
     send_on_open: str | None,
 ) -> None:
+    url, own_protocols = split_target(target)
+    if own_protocols:
+        opts = {**opts, "subprotocols": [Subprotocol(p) for p in own_protocols]}
     async with sem:
         t0 = time.perf_counter()
         try:
@@ -117,8 +137,8 @@ async def _client(
             st.frames += 1
             try:
                 msg = json.loads(frame)
-                sent_at = float(msg["sent_at"])
-            except (ValueError, TypeError, KeyError):
+                sent_at = frame_time(msg)
+            except (ValueError, TypeError, KeyError, AttributeError):
                 st.other_frames += 1
                 continue
             st.samples.append((now, sent_at, msg.get("seq"), msg.get("order_id"), i))
@@ -171,10 +191,7 @@ async def run(
     sem = asyncio.Semaphore(max(1, connect_concurrency))
     t_start = time.perf_counter()
     hard_deadline = t_start + timeout
-    tasks = [
-        asyncio.create_task(_client(i, u, st, sem, opts, send_on_open))
-        for i, u in enumerate(urls)
-    ]
+    tasks = [asyncio.create_task(_client(i, u, st, sem, opts, send_on_open)) for i, u in enumerate(urls)]
     stop_reason = "timeout"
     try:
         if st.n == 0:
@@ -201,15 +218,9 @@ async def run(
                 if inspect.isawaitable(res):
                     await res
             t_ready = time.perf_counter()
-            end = (
-                hard_deadline
-                if duration is None
-                else min(hard_deadline, t_ready + duration)
-            )
+            end = hard_deadline if duration is None else min(hard_deadline, t_ready + duration)
             try:
-                await asyncio.wait_for(
-                    st.got_expected.wait(), timeout=max(0.0, end - time.perf_counter())
-                )
+                await asyncio.wait_for(st.got_expected.wait(), timeout=max(0.0, end - time.perf_counter()))
                 stop_reason = "expect"
             except TimeoutError:
                 stop_reason = "timeout" if end >= hard_deadline else "duration"
@@ -217,9 +228,7 @@ async def run(
         st.stopping = True
         conns = list(st.conns.values())
         if conns:
-            await asyncio.wait(
-                [asyncio.create_task(c.close()) for c in conns], timeout=5
-            )
+            await asyncio.wait([asyncio.create_task(c.close()) for c in conns], timeout=5)
             for c in conns:
                 c.transport.abort()
         for t in tasks:
@@ -227,11 +236,11 @@ async def run(
         await asyncio.gather(*tasks, return_exceptions=True)
 
     lat = [arr - sent for arr, sent, *_ in st.samples]
-    seen: set[tuple[int, Any]] = set()
+    seen: set[tuple[int, Any, Any]] = set()
     dups = 0
-    for _, _, seq, _, client in st.samples:
+    for _, _, seq, order_id, client in st.samples:
         if seq is not None:
-            key = (client, seq)
+            key = (client, order_id, seq)
             dups += key in seen
             seen.add(key)
     result: dict[str, Any] = {
@@ -241,9 +250,7 @@ async def run(
         "fail_reasons": dict(st.fail_reasons.most_common(5)),
         "fd_limit": fd_limit,
         "open_wall_s": round((st.last_open - t_start) if st.connected else 0.0, 3),
-        "handshakes_per_s": round(st.connected / (st.last_open - t_start), 1)
-        if st.connected
-        else 0.0,
+        "handshakes_per_s": round(st.connected / (st.last_open - t_start), 1) if st.connected else 0.0,
         "handshake_ms": percentiles(st.handshake_s, 1000.0),
         "frames": st.frames,
         "measured": len(st.samples),
@@ -260,13 +267,10 @@ async def run(
         last_arrival = max(s[0] for s in st.samples)
         span = last_arrival - first_sent
         result["delivery_span_s"] = round(span, 4)
-        result["delivered_per_s"] = (
-            round(len(st.samples) / span, 1) if span > 0 else None
-        )
+        result["delivered_per_s"] = round(len(st.samples) / span, 1) if span > 0 else None
     if keep_samples:
         result["samples"] = [
-            {"arrival": a, "sent_at": s, "seq": q, "order_id": o, "client": c}
-            for a, s, q, o, c in st.samples
+            {"arrival": a, "sent_at": s, "seq": q, "order_id": o, "client": c} for a, s, q, o, c in st.samples
         ]
     return result
 
@@ -274,21 +278,10 @@ async def run(
 def _read_urls(args: argparse.Namespace) -> list[str]:
     urls: list[str] = list(args.url or [])
     if args.urls_file:
-        text = (
-            sys.stdin.read()
-            if args.urls_file == "-"
-            else Path(args.urls_file).read_text()
-        )
-        urls += [
-            line.strip()
-            for line in text.splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
+        text = sys.stdin.read() if args.urls_file == "-" else Path(args.urls_file).read_text()
+        urls += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if args.template:
-        urls += [
-            args.template.format(i=i)
-            for i in range(args.start, args.start + args.count)
-        ]
+        urls += [args.template.format(i=i) for i in range(args.start, args.start + args.count)]
     return urls
 
 
@@ -296,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
     ap.add_argument("--url", action="append", help="one client URL (repeatable)")
     ap.add_argument(
-        "--urls-file", help="file with one client URL per line ('-' = stdin)"
+        "--urls-file",
+        help="file with one client per line: URL, optionally a tab and comma-joined subprotocols ('-' = stdin)",
     )
     ap.add_argument(
         "--template",
@@ -304,9 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--count", type=int, default=0, help="clients made from --template")
     ap.add_argument("--start", type=int, default=1, help="first {i} for --template")
-    ap.add_argument(
-        "--subprotocol", action="append", help="offered subprotocol (repeatable)"
-    )
+    ap.add_argument("--subprotocol", action="append", help="offered subprotocol (repeatable)")
     ap.add_argument("--origin", help="Origin header to send")
     ap.add_argument(
         "--header",
@@ -342,17 +334,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=20.0,
         help="per-handshake timeout, seconds",
     )
-    ap.add_argument(
-        "--send-on-open", help="text each client sends once open ({i} = client index)"
-    )
+    ap.add_argument("--send-on-open", help="text each client sends once open ({i} = client index)")
     ap.add_argument(
         "--deflate",
         action="store_true",
         help="offer permessage-deflate (off by default)",
     )
-    ap.add_argument(
-        "--ready-file", help="written (JSON) once every client has opened or failed"
-    )
+    ap.add_argument("--ready-file", help="written (JSON) once every client has opened or failed")
     ap.add_argument(
         "--samples",
         action="store_true",

@@ -27,6 +27,7 @@ __all__ = [
     "delete_keys",
     "drive",
     "free_port",
+    "pin_to",
     "raise_nofile",
     "spawn",
     "wait_log",
@@ -46,9 +47,7 @@ def free_port() -> int:
 def child_env(**extra: str) -> dict[str, str]:
     """Environment for a child: ours, with the repo root importable and unbuffered output."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -84,12 +83,39 @@ class Proc:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        # Reap stragglers of the group (e.g. prefork children) even if the leader already left.
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # Stragglers of our session (e.g. prefork children that outlived the leader), by pid.
+        for pid in session_members(self.popen.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         return self.popen.poll()
+
+
+def session_members(sid: int) -> list[int]:
+    """Pids whose session id is `sid` (Linux /proc); our children were started as session leaders."""
+    pids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[3]) == sid:  # state ppid pgrp session ...
+            pids.append(int(entry.name))
+    return pids
+
+
+def pin_to(cpus: Sequence[int] | None) -> Callable[[], None] | None:
+    """A preexec_fn pinning the child (and everything it forks) to `cpus`; None leaves the scheduler free."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return None
+    wanted = set(cpus) & set(range(os.cpu_count() or 1))
+    if not wanted:
+        return None
+    return lambda: os.sched_setaffinity(0, wanted)
 
 
 def spawn(
@@ -98,8 +124,10 @@ def spawn(
     log_path: Path,
     env: dict[str, str],
     max_lifetime: float,
+    cpus: Sequence[int] | None = None,
 ) -> Proc:
-    """Start argv under coreutils `timeout` so it stops by itself after max_lifetime seconds even if we die."""
+    """Start argv under coreutils `timeout` so it stops by itself after max_lifetime seconds even if we die;
+    `cpus` pins it (os.sched_setaffinity in the child, inherited by its own children)."""
     cmd = list(argv)
     if shutil.which("timeout"):
         cmd = ["timeout", "--kill-after=5", f"{max_lifetime:.0f}", *cmd]
@@ -112,6 +140,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=pin_to(cpus),
         )
     return Proc(name, popen, log_path)
 
@@ -127,9 +156,7 @@ def wait_port(proc: Proc, port: int, timeout: float) -> None:
                 return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(
-        f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log()[-3000:]}"
-    )
+    raise TimeoutError(f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log()[-3000:]}")
 
 
 def wait_log(proc: Proc, needle: str, timeout: float) -> None:
@@ -141,9 +168,7 @@ def wait_log(proc: Proc, needle: str, timeout: float) -> None:
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited early:\n{proc.log()[-3000:]}")
         time.sleep(0.1)
-    raise TimeoutError(
-        f"{proc.name}: {needle!r} not seen within {timeout}s:\n{proc.log()[-3000:]}"
-    )
+    raise TimeoutError(f"{proc.name}: {needle!r} not seen within {timeout}s:\n{proc.log()[-3000:]}")
 
 
 def delete_keys(redis_url: str, patterns: Sequence[str]) -> int:
@@ -165,9 +190,7 @@ class Stack:
     """A set of started processes plus their temp dir; stop() ends them all and removes the dir."""
 
     procs: list[Proc] = field(default_factory=list)
-    tmpdir: Path = field(
-        default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-baseline-"))
-    )
+    tmpdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-baseline-")))
     keep_tmp: bool = False
 
     def stop(self) -> None:
@@ -187,8 +210,10 @@ def drive(
     *,
     timeout: float = 60.0,
     loadgen_args: Sequence[str] = (),
+    cpus: Sequence[int] | None = None,
 ) -> dict[str, object]:
-    """Run bench.loadgen in its own process on `urls`, call trigger() once all clients are open, return its JSON."""
+    """Run bench.loadgen in its own process (pinned to `cpus`) on `urls`, call trigger() once all clients are
+    open, return its JSON. A URL line may carry tab-separated, comma-joined subprotocols (bench.loadgen)."""
     with tempfile.TemporaryDirectory(prefix="bench-drive-") as d:
         urls_file = Path(d) / "urls.txt"
         urls_file.write_text("\n".join(urls) + "\n")
@@ -213,6 +238,7 @@ def drive(
             env=child_env(),
             stdout=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=pin_to(cpus),
         )
         try:
             deadline = time.monotonic() + timeout

@@ -63,9 +63,7 @@ def trigger(
                 delay = t0 + i / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            publish_change(
-                r, user_ids[i % len(user_ids)], order_id=i + 1, status=status, seq=i
-            )
+            publish_change(r, user_ids[i % len(user_ids)], order_id=i + 1, status=status, seq=i)
         return count
     finally:
         r.close()
@@ -86,9 +84,7 @@ class CeilingBaseline:
     def client_urls(self, user_ids: Sequence[int]) -> list[str]:
         return [f"{self.ws_url}?user={uid}" for uid in user_ids]
 
-    def trigger(
-        self, user_ids: Sequence[int], n: int | None = None, rate: float | None = None
-    ) -> int:
+    def trigger(self, user_ids: Sequence[int], n: int | None = None, rate: float | None = None) -> int:
         return trigger(user_ids, n, rate, self.redis_url)
 
     def stop(self) -> None:
@@ -108,6 +104,7 @@ def start(
     uvloop: bool = False,
     max_lifetime: float = 900.0,
     ready_timeout: float = 30.0,
+    cpus: Sequence[int] | None = None,
 ) -> CeilingBaseline:
     """Start the ceiling server process(es) on a free loopback port and wait until each is subscribed."""
     raise_nofile()
@@ -136,6 +133,7 @@ def start(
                 stack.tmpdir / f"ceiling{w}.log",
                 child_env(),
                 max_lifetime + 10,
+                cpus,
             )
             stack.procs.append(proc)
             wait_log(proc, "READY", ready_timeout)
@@ -169,26 +167,18 @@ def smoke(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m bench.baselines.ceiling.run", description=__doc__
-    )
+    ap = argparse.ArgumentParser(prog="python -m bench.baselines.ceiling.run", description=__doc__)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--per-client", type=int, default=1)
     ap.add_argument("--rate", type=float, help="changes/s (default: burst)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    ap.add_argument(
-        "loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)"
-    )
+    ap.add_argument("loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)")
     a = ap.parse_args(argv)
-    print(
-        json.dumps(
-            smoke(
-                a.clients, a.per_client, a.rate, a.workers, a.redis_url, a.loadgen_args
-            )
-        )
-    )
-    return 0
+    result = smoke(a.clients, a.per_client, a.rate, a.workers, a.redis_url, a.loadgen_args)
+    print(json.dumps(result))
+    ok = result["connected"] == result["clients"] and result["measured"] == result["expect"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

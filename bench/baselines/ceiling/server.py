@@ -54,16 +54,12 @@ class Hub:
             if kind == "pmessage":
                 conns = self.users.get(msg["channel"][skip:])
                 if conns:
-                    broadcast(
-                        conns, msg["data"], text=True
-                    )  # the publisher's bytes, framed once as text
+                    broadcast(conns, msg["data"], text=True)  # the publisher's bytes, framed once as text
             elif kind == "psubscribe":
                 subscribed.set()
 
 
-async def serve_forever(
-    host: str, port: int, redis_url: str, reuse_port: bool, max_lifetime: float
-) -> None:
+async def serve_forever(host: str, port: int, redis_url: str, reuse_port: bool, max_lifetime: float) -> None:
     hub = Hub()
     subscribed = asyncio.Event()
     pump = asyncio.create_task(hub.pump(redis_url, subscribed))
@@ -95,9 +91,7 @@ async def serve_forever(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m bench.baselines.ceiling.server", description=__doc__
-    )
+    ap = argparse.ArgumentParser(prog="python -m bench.baselines.ceiling.server", description=__doc__)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument(
         "--port",
@@ -105,9 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="0 = pick a free one (printed in the READY line)",
     )
-    ap.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
-    )
+    ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
     ap.add_argument(
         "--reuse-port",
         action="store_true",
@@ -119,13 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=900.0,
         help="exit by itself after this many seconds",
     )
-    ap.add_argument(
-        "--uvloop", action="store_true", help="run on uvloop (off: plain asyncio)"
-    )
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (off: plain asyncio)")
     args = ap.parse_args(argv)
-    coro = serve_forever(
-        args.host, args.port, args.redis_url, args.reuse_port, args.max_lifetime
-    )
+    coro = serve_forever(args.host, args.port, args.redis_url, args.reuse_port, args.max_lifetime)
     if args.uvloop:
         import uvloop
 

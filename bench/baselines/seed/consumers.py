@@ -48,9 +48,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, close_code: int) -> None:
         if hasattr(self, "room_group_name"):
-            await self.channel_layer.group_discard(
-                self.room_group_name, self.channel_name
-            )
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
 
     async def user_notification(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event["payload"]))

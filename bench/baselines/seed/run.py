@@ -68,9 +68,7 @@ def trigger(
             if delay > 0:
                 time.sleep(delay)
         uid = user_ids[i % len(user_ids)]
-        app.send_task(
-            TASK_NAME, args=[uid, i + 1, status, i, time.time()], queue=CELERY_QUEUE
-        )
+        app.send_task(TASK_NAME, args=[uid, i + 1, status, i, time.time()], queue=CELERY_QUEUE)
     return count
 
 
@@ -89,9 +87,7 @@ class SeedBaseline:
     def client_urls(self, user_ids: Sequence[int]) -> list[str]:
         return [f"{self.ws_url}?token={make_token(uid)}" for uid in user_ids]
 
-    def trigger(
-        self, user_ids: Sequence[int], n: int | None = None, rate: float | None = None
-    ) -> int:
+    def trigger(self, user_ids: Sequence[int], n: int | None = None, rate: float | None = None) -> int:
         return trigger(user_ids, n, rate, self.redis_url)
 
     def stop(self) -> None:
@@ -112,6 +108,8 @@ def start(
     worker_concurrency: int = 2,
     max_lifetime: float = 900.0,
     ready_timeout: float = 60.0,
+    server_cpus: Sequence[int] | None = None,
+    worker_cpus: Sequence[int] | None = None,
 ) -> SeedBaseline:
     """Start the ASGI server (daphne as in the seed, or uvicorn) on a free loopback port plus a Celery worker."""
     raise_nofile()
@@ -166,12 +164,8 @@ def start(
         "--without-heartbeat",
     ]
     try:
-        stack.procs.append(
-            spawn(server, web, stack.tmpdir / f"{server}.log", env, max_lifetime)
-        )
-        stack.procs.append(
-            spawn("celery", worker, stack.tmpdir / "celery.log", env, max_lifetime)
-        )
+        stack.procs.append(spawn(server, web, stack.tmpdir / f"{server}.log", env, max_lifetime, server_cpus))
+        stack.procs.append(spawn("celery", worker, stack.tmpdir / "celery.log", env, max_lifetime, worker_cpus))
         wait_port(stack.procs[0], port, ready_timeout)
         wait_log(stack.procs[1], " ready.", ready_timeout)
     except BaseException:
@@ -203,26 +197,18 @@ def smoke(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m bench.baselines.seed.run", description=__doc__
-    )
+    ap = argparse.ArgumentParser(prog="python -m bench.baselines.seed.run", description=__doc__)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--per-client", type=int, default=1)
     ap.add_argument("--rate", type=float, help="changes/s (default: burst)")
     ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     ap.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    ap.add_argument(
-        "loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)"
-    )
+    ap.add_argument("loadgen_args", nargs="*", help="extra bench.loadgen flags (after --)")
     a = ap.parse_args(argv)
-    print(
-        json.dumps(
-            smoke(
-                a.clients, a.per_client, a.rate, a.server, a.redis_url, a.loadgen_args
-            )
-        )
-    )
-    return 0
+    result = smoke(a.clients, a.per_client, a.rate, a.server, a.redis_url, a.loadgen_args)
+    print(json.dumps(result))
+    ok = result["connected"] == result["clients"] and result["measured"] == result["expect"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 
+from bench.baselines.seed import conf
 from bench.baselines.seed.conf import CHANNEL_PREFIX, REDIS_URL
 
+SECRET_KEY = conf.SECRET_KEY  # also the JWT signing key, as in the seed
+
 DEBUG = False
-ALLOWED_HOSTS = [
-    "*"
-]  # AllowedHostsOriginValidator: "*" also admits clients that send no Origin
+ALLOWED_HOSTS = ["*"]  # AllowedHostsOriginValidator: "*" also admits clients that send no Origin
 INSTALLED_APPS = [
     "channels",
     "django.contrib.auth",
@@ -23,9 +24,7 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         # Never queried (no session cookie, user comes from the token); only needed so auth/sessions load.
-        "NAME": os.environ.get(
-            "SEED_DB_PATH", os.path.join(tempfile.gettempdir(), "bench_seed.sqlite3")
-        ),
+        "NAME": os.environ.get("SEED_DB_PATH", os.path.join(tempfile.gettempdir(), "bench_seed.sqlite3")),
     }
 }
 USE_TZ = True

@@ -11,11 +11,11 @@ import django
 
 django.setup()
 
-from asgiref.sync import async_to_sync
-from celery import Celery, shared_task
-from channels.layers import get_channel_layer
+from asgiref.sync import async_to_sync  # noqa: E402
+from celery import Celery, shared_task  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
 
-from bench.baselines.seed.conf import CELERY_QUEUE, REDIS_URL, TASK_NAME
+from bench.baselines.seed.conf import CELERY_QUEUE, REDIS_URL, TASK_NAME  # noqa: E402
 
 app = Celery("bench_seed", broker=REDIS_URL)
 app.conf.update(
@@ -37,9 +37,7 @@ def notify_user(user_id: int, payload: dict[str, Any]) -> None:
 
 
 @shared_task(name=TASK_NAME)
-def send_order_update(
-    user_id: int, order_id: int, status: str, seq: int, sent_at: float
-) -> None:
+def send_order_update(user_id: int, order_id: int, status: str, seq: int, sent_at: float) -> None:
     # The seed loads Order from the DB; here the change arrives as task args (no model needed).
     notify_user(
         user_id,

@@ -1,0 +1,193 @@
+"""Our platform under load, in production mode: a dedicated PostgreSQL database, Redis, a web server and a
+Celery worker started from worker/processes.py, and changes made through orders.services.change_status."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from bench.baselines._proc import Stack, child_env, delete_keys, free_port, raise_nofile, spawn, wait_log, wait_port
+
+SECRET_KEY = "bench-only-secret-key-never-used-in-production-0123456789"
+# Our keys and queue in the bench's Redis database, apart from the baselines' (benchseed*, bench.ceiling.*).
+# The channel prefix is per run too: a pub/sub layer's channels ignore the database index.
+CHANNEL_PREFIX = f"benchours{os.getpid()}"
+PRESENCE_PREFIX = "benchpresence"
+AUTH_PREFIX = "benchauth"
+CELERY_QUEUE = "bench_ours"
+SERVERS = ("daphne", "uvicorn")
+
+
+def ensure_database(database_url: str) -> None:
+    """CREATE DATABASE for the bench if it does not exist yet (connecting to the server's `postgres` database)."""
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def platform_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """The production-mode environment of every process of ours, the bench process included.
+
+    WS_MAX_CONNECTIONS_PER_USER is raised because the order fan-out row opens N tabs of one customer;
+    everything else is the production default unless the caller's environment overrides it (tuning knobs).
+    """
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET_KEY,
+        "CHANNEL_LAYER_PREFIX": CHANNEL_PREFIX,
+        "PRESENCE_KEY_PREFIX": PRESENCE_PREFIX,
+        "AUTH_STATE_PREFIX": AUTH_PREFIX,
+        "CELERY_QUEUE": CELERY_QUEUE,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "WS_MAX_CONNECTIONS_PER_USER": "1000000",
+        "LOG_LEVEL": "WARNING",
+    }
+    return env
+
+
+@dataclass
+class OursStack:
+    """Our running platform: one web server process and one Celery worker (prefork) on the bench database."""
+
+    port: int
+    server: str
+    stack: Stack = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(
+    database_url: str,
+    redis_url: str,
+    *,
+    server: str = "daphne",
+    worker_concurrency: int = 2,
+    server_cpus: Sequence[int] | None = None,
+    worker_cpus: Sequence[int] | None = None,
+    max_lifetime: float = 900.0,
+    ready_timeout: float = 60.0,
+) -> OursStack:
+    """Migrate the bench database, then start the web server and the worker with the production commands."""
+    from worker.processes import uvicorn_command, web_command, worker_command
+
+    if server not in SERVERS:
+        raise ValueError(f"server must be one of {SERVERS}, got {server!r}")
+    raise_nofile()
+    ensure_database(database_url)
+    delete_keys(
+        redis_url,
+        ["benchours*", f"{PRESENCE_PREFIX}*", f"{AUTH_PREFIX}*", CELERY_QUEUE, f"_kombu.binding.{CELERY_QUEUE}*"],
+    )
+    stack = Stack()
+    env = child_env(**platform_env(database_url, redis_url))
+    port = free_port()
+    web = web_command(port=port) if server == "daphne" else uvicorn_command(port=port)
+    # No gossip/mingle/heartbeat: a lone worker has no peers, and it keeps the worker's CPU figure ours.
+    worker = [*worker_command(concurrency=worker_concurrency, hostname="benchours@%h"),
+              "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    try:
+        migrate = spawn("migrate", [sys.executable, "manage.py", "migrate", "--noinput"],
+                        stack.tmpdir / "migrate.log", env, 300)
+        if migrate.popen.wait(timeout=300) != 0:
+            raise RuntimeError(f"migrate failed:\n{migrate.log()[-3000:]}")
+        stack.procs.append(spawn(server, web, stack.tmpdir / f"{server}.log", env, max_lifetime, server_cpus))
+        stack.procs.append(spawn("celery", worker, stack.tmpdir / "celery.log", env, max_lifetime, worker_cpus))
+        wait_port(stack.procs[0], port, ready_timeout)
+        wait_log(stack.procs[1], " ready.", ready_timeout)
+    except BaseException:
+        stack.stop()
+        raise
+    return OursStack(port=port, server=server, stack=stack)
+
+
+# --- The bench process's side: users, orders, tokens and changes through the service ----------------
+
+
+def setup_django(database_url: str, redis_url: str) -> None:
+    """Configure this process as one more platform process (the "staff edits orders" side)."""
+    os.environ.update(platform_env(database_url, redis_url))
+    os.environ.pop("TEST_DATABASE_NAME", None)
+    import django
+
+    django.setup()
+
+
+def users(prefix: str, count: int, *, staff: bool = False) -> list[Any]:
+    """`count` users named prefix0..; created once (unusable passwords: they log in by token) and reused."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    names = [f"{prefix}{i}" for i in range(count)]
+    existing = {u.username: u for u in user_model.objects.filter(username__in=names)}
+    missing = []
+    for name in names:
+        if name not in existing:
+            user = user_model(username=name, is_staff=staff, email="")
+            user.set_unusable_password()
+            missing.append(user)
+    if missing:
+        user_model.objects.bulk_create(missing, batch_size=1000)
+        existing = {u.username: u for u in user_model.objects.filter(username__in=names)}
+    return [existing[name] for name in names]
+
+
+def tokens(people: Sequence[Any]) -> list[str]:
+    """Access JWTs (HS256, the production default), one per user, as a client gets from /api/auth/token/."""
+    from orders.tokens import issue_access_token
+
+    return [issue_access_token(person) for person in people]
+
+
+def new_orders(customers: Sequence[Any], count: int) -> list[Any]:
+    """`count` pending orders, order j owned by customers[j % len]; written without events (no push at creation)."""
+    from orders.models import Order
+
+    orders = [Order(customer=customers[j % len(customers)]) for j in range(count)]
+    return list(Order.objects.bulk_create(orders, batch_size=1000))
+
+
+def change(orders: Sequence[Any], *, rate: float | None, actor: Any = None, to: str = "confirmed") -> list[float]:
+    """Confirm each order through services.change_status at `rate` changes/s (None: as fast as possible).
+
+    Returns when each call returned (time.time()); the frames carry their event's created_at.
+    """
+    from orders.services import change_status
+
+    t0 = time.perf_counter()
+    done: list[float] = []
+    for i, order in enumerate(orders):
+        if rate:
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        change_status(order=order, to=to, actor=actor)
+        done.append(time.time())
+    return done
+
+
+def urls(stack: OursStack, path: str, access: Sequence[str]) -> list[str]:
+    """Client lines for bench.loadgen: the URL and the bearer subprotocol carrying each person's JWT."""
+    return [f"{stack.base_url}{path}\tbearer,{token}" for token in access]

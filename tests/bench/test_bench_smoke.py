@@ -1,0 +1,53 @@
+"""The benchmark at a tiny size (a few clients, seconds), so `make bench` cannot rot. Checks shape, never timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+
+from bench.__main__ import Plan, row_specs
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def bench_database_url() -> str:
+    """The test server's PostgreSQL, in a database of the bench's own next to the test database."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    name = f"{os.environ.get('TEST_DATABASE_NAME') or 'test'}_bench"
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.mark.timeout(400)
+def test_quick_benchmark_prints_every_row_for_ours_the_seed_and_the_ceiling(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out),
+         "--redis-url", settings.REDIS_URL, "--database-url", bench_database_url()],
+        cwd=REPO, capture_output=True, text=True, timeout=360,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(out.read_text())
+    results = {r["name"]: r for r in report["results"]}
+    assert set(results) == {"ours", "seed", "ceiling"}
+
+    plan = Plan(**report["plan"])
+    for key, label, _ in row_specs(plan):
+        assert label in run.stdout, f"row {label!r} missing from the table"
+        for name, result in results.items():
+            if key == "fanout_staff" and name != "ours":
+                continue  # the baselines have no staff stream
+            assert isinstance(result["rows"].get(key), int | float), f"{name}: no number for {key}"
+    for name, result in results.items():
+        assert result["rows"]["lost"] == 0, f"{name} lost frames: {result['notes']}"
+        assert result["notes"] == [], result["notes"]
+    assert "ours/seed" in run.stdout and "ours/ceiling" in run.stdout
+    assert "cores:" in run.stdout
