@@ -1,0 +1,117 @@
+"""deploy/nginx.conf for real: nginx in front of a real daphne, HTTP and a WebSocket through it.
+
+Only the addresses change (loopback ports instead of compose's `web:8000` and port 80); every location and
+header is the file's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from orders import services, tokens
+from orders.models import Order
+from tests.e2e.processes import Process, Server, free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Nginx(Process):
+    def __init__(self, upstream_port: int, workdir: Path) -> None:
+        self.port = free_port()
+        self.access_log = workdir / "access.log"
+        site = (ROOT / "deploy" / "nginx.conf").read_text()
+        replacements = {
+            "server web:8000": f"server 127.0.0.1:{upstream_port}",
+            "listen 80;": f"listen 127.0.0.1:{self.port};",
+            "include /etc/nginx/conf.d/app-locations.inc;": f"include {ROOT / 'deploy' / 'app-locations.inc'};",
+            "access_log /dev/stdout json_combined;": f"access_log {self.access_log} json_combined;",
+        }
+        for old, new in replacements.items():
+            assert old in site, f"deploy/nginx.conf changed: {old!r} not found"
+            site = site.replace(old, new)
+        (workdir / "site.conf").write_text(site)
+        (workdir / "nginx.conf").write_text(
+            f"daemon off;\nmaster_process off;\nerror_log {workdir / 'error.log'} info;\npid {workdir / 'nginx.pid'};\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n  include /etc/nginx/mime.types;\n  include {workdir / 'site.conf'};\n}}\n")
+        super().__init__(f"nginx-{self.port}", ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+                         {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 10) -> Nginx:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"{self.http}/nginx-health", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"nginx did not answer:\n{self.log}")
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode()
+
+
+@pytest.fixture
+def nginx(start_server: Callable[..., Server], start_process: Callable[..., Process], tmp_path: Path) -> Nginx:
+    server = start_server()
+    return start_process(Nginx(server.port, tmp_path)).wait_ready()
+
+
+def test_nginx_config_passes_nginx_own_syntax_check(nginx: Nginx) -> None:
+    import subprocess
+
+    result = subprocess.run(["nginx", "-t", "-p", str(nginx.access_log.parent), "-c",
+                             str(nginx.access_log.parent / "nginx.conf")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+def test_http_through_nginx_carries_one_request_id_and_hides_metrics(nginx: Nginx) -> None:
+    status, headers, body = get(f"{nginx.http}/healthz")
+    assert (status, json.loads(body)) == (200, {"db": "ok", "redis": "ok", "channel_layer": "ok"})
+    assert get(f"{nginx.http}/metrics")[0] == 404, "metrics are for the internal network only"
+
+    status, headers, _ = get(f"{nginx.http}/api/orders/")
+    assert status == 401
+    request_id = headers["x-request-id"]
+    assert len(request_id) == 32, "nginx's $request_id reaches the app, which echoes it"
+    logged = [json.loads(line) for line in nginx.access_log.read_text().splitlines()]
+    assert any(entry["request_id"] == request_id and entry["uri"] == "/api/orders/" for entry in logged)
+
+
+async def test_websocket_through_nginx_gets_the_status_event(
+    nginx: Nginx, alice: Any, alice_order: Order, start_worker: Callable[..., Process]
+) -> None:
+    await asyncio.to_thread(start_worker)
+    token = tokens.issue_access_token(alice)
+    ws_url = nginx.http.replace("http://", "ws://") + f"/ws/orders/{alice_order.pk}/"
+    async with connect(ws_url, subprotocols=["bearer", token], origin=nginx.http) as ws:
+        assert ws.subprotocol == "bearer", "the subprotocol answer must survive the proxy"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
+        await asyncio.to_thread(services.change_status, order=alice_order, to="confirmed", actor=None)
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert (frame["type"], frame["order_id"], frame["status"]) == ("order.status", alice_order.pk, "confirmed")
