@@ -256,8 +256,19 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# An unacked task comes back after this long if its worker vanished without closing the connection.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
+# A worker waits out a broker outage of any length (Redis restart, failover) instead of exiting after 100
+# attempts; a supervisor would only restart it into the same wait.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task still running when the broker connection drops cannot ack on the new connection: its message comes
+# back, or the outbox sweep re-sends its event, so finishing it would only push twice (Celery 6's default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# An unacked task comes back after visibility_timeout if its worker vanished (kill -9); the outbox sweep
+# re-sends its event long before (docs/reliability.md). A short connect timeout keeps a request that
+# enqueues from hanging on an unreachable broker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+    "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 3),
+}
 if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
     if REDIS_SENTINEL_PASSWORD:

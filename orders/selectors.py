@@ -53,6 +53,11 @@ def current_seq(order_id: int) -> int:
     return Order.objects.filter(pk=order_id).values_list("seq", flat=True).first() or 0
 
 
+def customer_order_seqs(user: AbstractBaseUser) -> dict[int, int]:
+    """The current seq of each of the customer's orders: where a customer's notification stream starts."""
+    return dict(Order.objects.filter(customer=user).values_list("pk", "seq"))
+
+
 def unpublished_events(*, created_before: datetime, limit: int = 500) -> list[OrderEvent]:
     events = OrderEvent.objects.select_related("order").filter(published_at=None, created_at__lt=created_before)
     return list(events.order_by("order_id", "seq")[:limit])

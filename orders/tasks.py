@@ -28,6 +28,9 @@ RETRYABLE = (RedisError, ConnectionError, OSError, TimeoutError)
     retry_backoff_max=60,
     retry_jitter=True,
     max_retries=8,
+    # A push hung on an unreachable Redis gives its pool slot back; the event stays in the outbox for the sweep.
+    soft_time_limit=30,
+    time_limit=45,
 )
 def send_order_update(event_id: int) -> None:
     """Push one OrderEvent to its customer, its order's watchers and staff. Safe to run twice."""
@@ -39,7 +42,7 @@ def send_order_update(event_id: int) -> None:
     services.mark_published(event.pk)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def republish_unpublished_events() -> int:
     """Re-push events whose push never succeeded (broker or Redis down at commit, worker killed)."""
     cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)

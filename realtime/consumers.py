@@ -170,9 +170,20 @@ class NotificationConsumer(BaseConsumer):
 
     async def connected(self) -> None:
         self.last_seq: dict[int, int] = {}
+        # Where an order not in last_seq starts: unknown for staff (from the first frame seen), 0 for a
+        # customer's order created after the stream opened.
+        self.unknown_order_seq: int | None = None
         order_id = self.scope["url_route"]["kwargs"].get("order_id")
         if order_id is None:
-            await self.join(push.STAFF_GROUP if self.user.is_staff else push.user_group(self.user.pk))
+            if self.user.is_staff:
+                await self.join(push.STAFF_GROUP)
+            else:
+                await self.join(push.user_group(self.user.pk))
+                # Read after joining, as on the order socket: each order starts at its seq now, so an older
+                # event pushed again (at-least-once, the outbox sweep) is dropped and one overtaken by a later
+                # event is filled from the log instead of being lost.
+                self.last_seq = await database_sync_to_async(selectors.customer_order_seqs)(self.user)
+                self.unknown_order_seq = 0
             return
         access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
         if access is Access.MISSING:
@@ -223,7 +234,7 @@ class NotificationConsumer(BaseConsumer):
 
     async def order_status(self, message: dict[str, Any]) -> None:
         order_id, seq = message["order_id"], message["seq"]
-        last = self.last_seq.get(order_id)
+        last = self.last_seq.get(order_id, self.unknown_order_seq)
         if last is not None and seq <= last:
             return
         if last is not None and seq > last + 1:
