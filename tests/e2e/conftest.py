@@ -1,7 +1,8 @@
-"""Fixtures that start real daphne and celery worker processes on real Redis and the test PostgreSQL database."""
+"""Fixtures that start real daphne, celery worker and beat processes on real Redis and the test PostgreSQL database."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection
 
 from tests.e2e.processes import Process, RedisServer, Server, free_port
-from worker.processes import uvicorn_command, web_command, worker_command
+from worker.processes import beat_command, uvicorn_command, web_command, worker_command
 
 pytestmark = pytest.mark.e2e
 
@@ -91,4 +92,33 @@ def private_redis(start_process: Callable[..., Process]) -> RedisServer:
     redis_server = RedisServer()
     start_process(redis_server)
     return redis_server.wait_ready()
+
+
+@pytest.fixture
+def start_beat(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Process]:
+    """celery beat with django-celery-beat's DatabaseScheduler, the outbox sweep every `sweep_every` seconds.
+
+    The periodic tasks are the ones orders/migrations/0002 registers; transactional tests flush that data, so
+    they are written again here, as ops would edit them in the admin.
+    """
+
+    def start(*, sweep_every: int = 1, env: dict[str, str] | None = None) -> Process:
+        schedule_periodic_tasks(sweep_every=sweep_every)
+        name = f"beat-{uuid.uuid4().hex[:6]}"
+        process = Process(name, beat_command(), {**platform_env, **(env or {})})
+        start_process(process)
+        process.wait_for_log("beat: Starting", timeout=60)
+        return process
+
+    return start
+
+
+def schedule_periodic_tasks(*, sweep_every: int) -> None:
+    from django.apps import apps
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    migration = importlib.import_module("orders.migrations.0002_periodic_tasks")
+    migration.create_periodic_tasks(apps, None)
+    every, _ = IntervalSchedule.objects.get_or_create(every=sweep_every, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(task="orders.tasks.republish_unpublished_events").update(interval=every)
 

@@ -1,0 +1,167 @@
+"""A WebSocket client that follows docs/protocol.md's resume rule and counts what reached it lost, twice or late.
+
+The rule: keep the last seq per order; (re)connect with it (`?after_seq=` on `/ws/orders/<id>/`, a `subscribe`
+frame per order on `/ws/notifications/`); apply seq == last + 1, drop seq <= last, skip a larger one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.db import connections
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, WebSocketException
+
+T = TypeVar("T")
+
+
+@dataclass
+class Tally:
+    """What a run delivered compared with the events that happened."""
+
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.lost + other.lost, self.duplicated + other.duplicated, self.out_of_order + other.out_of_order)
+
+    def __str__(self) -> str:
+        return f"lost={self.lost} duplicated={self.duplicated} out_of_order={self.out_of_order}"
+
+
+@dataclass
+class ResumingClient:
+    """One socket that reconnects by itself (every `retry_every` s) until `stop()`, resuming from its last seqs.
+
+    `raw` keeps every order.status seq as it arrived (per order); `accepted` what the rule applied, in order.
+    """
+
+    ws_base: str
+    token: str
+    last: dict[int, int]
+    order_socket: bool = True
+    retry_every: float = 0.2
+    raw: dict[int, list[int]] = field(default_factory=dict)
+    accepted: dict[int, list[int]] = field(default_factory=dict)
+    connections: int = 0
+    repeats: int = 0
+    early: int = 0
+    _task: asyncio.Task[None] | None = None
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.order_socket and len(self.last) != 1:
+            raise ValueError("an order socket follows exactly one order")
+
+    @property
+    def origin(self) -> str:
+        return "http" + self.ws_base.removeprefix("ws")
+
+    @property
+    def url(self) -> str:
+        if self.order_socket:
+            ((order_id, last),) = self.last.items()
+            return f"{self.ws_base}/ws/orders/{order_id}/?after_seq={last}"
+        return f"{self.ws_base}/ws/notifications/"
+
+    async def start(self, timeout: float = 30) -> ResumingClient:
+        """Connect (retrying) in the background; returns once the first connection is open."""
+        self._connected.clear()
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._connected.wait(), timeout)
+        return self
+
+    async def stop(self) -> None:
+        """Close the socket and stop reconnecting (the client going away)."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with connect(self.url, subprotocols=["bearer", self.token], origin=self.origin,
+                                   open_timeout=5, close_timeout=1, max_queue=None) as ws:
+                    self.connections += 1
+                    if not self.order_socket:
+                        for order_id, last in self.last.items():
+                            await ws.send(json.dumps({"type": "subscribe", "order_id": order_id, "after_seq": last}))
+                    self._connected.set()
+                    async for text in ws:
+                        self.receive(json.loads(text))
+            except (OSError, TimeoutError, InvalidHandshake, WebSocketException):
+                pass  # the server or the network is down: try again, resuming from self.last
+            await asyncio.sleep(self.retry_every)
+
+    def receive(self, frame: dict[str, object]) -> None:
+        """Apply the rule: seq == last + 1 is applied; seq <= last is a repeat and dropped; a larger seq is
+        ahead of one still missing (on the stream, the replay answering our subscribe is still coming), so it
+        is not applied either: the replay or the server's gap fill re-sends it in order."""
+        if frame.get("type") != "order.status":
+            return
+        order_id, seq = int(frame["order_id"]), int(frame["seq"])  # type: ignore[call-overload]
+        if order_id not in self.last:
+            return  # another order of the same customer, not followed here
+        self.raw.setdefault(order_id, []).append(seq)
+        if seq <= self.last[order_id]:
+            self.repeats += 1
+        elif seq > self.last[order_id] + 1:
+            self.early += 1
+        else:
+            self.accepted.setdefault(order_id, []).append(seq)
+            self.last[order_id] = seq
+
+    def has(self, expected: dict[int, list[int]]) -> bool:
+        return all(self.last.get(order_id, 0) >= seqs[-1] for order_id, seqs in expected.items() if seqs)
+
+    def tally(self, expected: dict[int, list[int]]) -> Tally:
+        """Compare what was applied with the seqs that happened after the client's starting point.
+
+        lost: an expected seq never applied. duplicated: a frame repeating a seq already applied (the rule drops
+        it; the application never sees one twice). out_of_order: a frame that arrived ahead of a missing one.
+        """
+        lost = sum(len(set(seqs) - set(self.accepted.get(order_id, []))) for order_id, seqs in expected.items())
+        return Tally(lost=lost, duplicated=self.repeats, out_of_order=self.early)
+
+
+async def wait_until_delivered(clients: list[ResumingClient], expected: dict[int, list[int]],
+                               timeout: float) -> bool:
+    """Wait until every client has the last expected seq of each order it follows; False on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if all(client.has({o: expected.get(o, []) for o in client.last}) for client in clients):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def report(name: str, clients: list[ResumingClient], expected: dict[int, list[int]]) -> Tally:
+    """Print the counts the issue asks for (pytest -s shows them) and return them for the assertions."""
+    tally = sum((client.tally({o: expected.get(o, []) for o in client.last}) for client in clients), start=Tally())
+    reconnects = sum(client.connections - 1 for client in clients)
+    print(f"\n{name}: {tally} ({len(clients)} clients, {reconnects} reconnections)")
+    if tally != Tally():
+        print("frames as received, per client:", [client.raw for client in clients])
+    return tally
+
+
+async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ORM code off the event loop; the thread's connection is closed so the test database can be dropped."""
+
+    def call() -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(call)
