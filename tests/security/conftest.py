@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import PASSWORD, make_user
+from tests.realtime.conftest import eager_celery  # noqa: F401  (a fixture: pushes run inline, on the real layer)
 
 
 @pytest.fixture
@@ -28,3 +29,9 @@ def login(client: Client, username: str, password: str = PASSWORD) -> dict[str, 
 
 def bearer(access: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access}"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """These tests create many users and log in often; the hash's cost is not what they test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
