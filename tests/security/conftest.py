@@ -35,3 +35,7 @@ def bearer(access: str) -> dict[str, str]:
 def _fast_password_hashing(settings: Any) -> None:
     """These tests create many users and log in often; the hash's cost is not what they test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Real-process fixtures for the slow-client and log tests.
+from tests.e2e.conftest import platform_env, start_process, start_server  # noqa: E402, F401

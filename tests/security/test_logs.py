@@ -1,0 +1,51 @@
+"""Tokens never reach our logs: records from any logger are redacted, and the real servers (uvicorn logs
+WebSocket paths with their query string; daphne prints an access log) never print a `?token=` value."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from orders import tokens
+
+TOKEN_LIKE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIiwidHlwZSI6ImFjY2VzcyJ9.c2lnbmF0dXJlLXNlY3JldA"
+
+
+def test_a_token_in_a_log_message_its_arguments_or_extra_fields_is_redacted(caplog: Any) -> None:
+    logger = logging.getLogger("anything.at.all")
+    with caplog.at_level(logging.INFO):
+        logger.info("GET /ws/orders/1/?token=%s&after_seq=3", "opaque-value-123")
+        logger.warning("bearer %s refused", TOKEN_LIKE)
+        logger.info("request", extra={"path": f"/ws/notifications/?access_token={TOKEN_LIKE}"})
+    text = "\n".join(record.getMessage() + " " + str(getattr(record, "path", "")) for record in caplog.records)
+    assert "opaque-value-123" not in text and TOKEN_LIKE not in text
+    assert "?token=[redacted]&after_seq=3" in text and "bearer [redacted] refused" in text
+    assert "access_token=[redacted]" in text
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("server_kind", ["uvicorn", "daphne"])
+async def test_real_servers_never_log_a_query_token(alice: Any, start_server: Any, server_kind: str) -> None:
+    server = await asyncio.to_thread(start_server, server=server_kind,
+                                     env={"WS_ALLOW_QUERY_TOKEN": "true", "LOG_LEVEL": "DEBUG"})
+    token = await asyncio.to_thread(tokens.issue_access_token, alice)
+    async with connect(f"{server.ws}/ws/notifications/?token={token}&after_seq=0", origin=server.http) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), timeout=5)) == {"type": "pong"}
+    # A refused token is logged (why it was refused), never the token.
+    async with connect(f"{server.ws}/ws/notifications/?token={token[:-4]}AAAA", origin=server.http) as ws:
+        with pytest.raises(Exception, match="4001"):
+            await asyncio.wait_for(ws.recv(), timeout=5)
+    await asyncio.sleep(0.5)
+    server.stop()
+    log = server.log
+    assert "/ws/notifications/" in log, "the server logged nothing about the socket; the check would be empty"
+    signature = token.rsplit(".", 1)[1]
+    assert token not in log and signature not in log and token[:-4] not in log
+    if server_kind == "uvicorn":
+        assert "?token=[redacted]" in log

@@ -1,0 +1,121 @@
+"""A client that never reads must not grow a real daphne's memory without bound: daphne pings every socket
+and aborts one that does not answer in time, dropping what was buffered for it; others are still served."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.layers import get_channel_layer
+from websockets.asyncio.client import connect
+
+from orders import tokens
+from orders.models import Order
+from realtime import push
+from tests.e2e.processes import Process, Server, free_port
+from worker.processes import web_command
+
+pytestmark = pytest.mark.e2e
+
+PING_INTERVAL, PING_TIMEOUT = 1, 2
+FRAME_BYTES = 64 * 1024
+FLOOD_FRAMES = 600  # ~39 MB for a client that reads none of it
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def open_never_reading_socket(port: int, path: str, token: str) -> socket.socket:
+    """A WebSocket handshake by hand, then silence: the kernel buffers fill and the server must cope."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n"
+        f"Sec-WebSocket-Protocol: bearer, {token}\r\n\r\n"
+    ).encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def server_dropped(sock: socket.socket) -> bool:
+    """Whether the server reset the connection (an abort discards what it had buffered for us)."""
+    sock.setblocking(False)
+    try:
+        while sock.recv(1 << 20):
+            pass
+        return True  # orderly end of stream
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_bounded(
+    alice: Any, bob: Any, alice_order: Order, platform_env: dict[str, str], start_process: Callable[..., Process]
+) -> None:
+    port = free_port()
+    command = web_command(port=port)
+    command[-1:-1] = ["--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)]
+    server = Server(f"daphne-slow-{port}", command, platform_env, port)
+    await asyncio.to_thread(start_process, server)
+    await asyncio.to_thread(server.wait_ready)
+    assert server.popen is not None
+
+    token = await asyncio.to_thread(tokens.issue_access_token, alice)
+    slow = await asyncio.to_thread(open_never_reading_socket, port, f"/ws/orders/{alice_order.pk}/chat/", token)
+    await asyncio.sleep(0.5)  # the consumer joined its chat group
+    baseline = rss_bytes(server.popen.pid)
+
+    layer = get_channel_layer()
+    frame = json.dumps({"type": "chat.message", "order_id": alice_order.pk, "text": "x" * FRAME_BYTES})
+
+    async def flood(frames: int) -> int:
+        """Push `frames` frames at a steady pace; daphne's peak RSS meanwhile."""
+        peak = 0
+        for _ in range(frames):
+            await layer.group_send(push.chat_group(alice_order.pk), {"type": "chat.message", "text": frame})
+            await asyncio.sleep(0.02)
+            peak = max(peak, rss_bytes(server.popen.pid))
+        return peak
+
+    # The first half outlasts daphne's ping interval + timeout; the second half shows whether memory still grows.
+    first_half_peak = await flood(FLOOD_FRAMES // 2)
+    second_half_peak = await flood(FLOOD_FRAMES // 2)
+    deadline = time.monotonic() + 30
+    while not server_dropped(slow) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert server_dropped(slow), "daphne kept a socket that never answered its pings"
+    slow.close()
+
+    second_half_bytes = FRAME_BYTES * FLOOD_FRAMES // 2
+    late_growth = second_half_peak - first_half_peak
+    # Buffering for the silent client would add all of the second half (and more) again.
+    assert late_growth < second_half_bytes / 4, (
+        f"daphne grew {late_growth / 2**20:.1f} MiB more while {second_half_bytes / 2**20:.1f} MiB were sent "
+        f"(baseline {baseline / 2**20:.0f} MiB, after the first half {first_half_peak / 2**20:.0f} MiB)"
+    )
+
+    # The next client is served.
+    bob_token = await asyncio.to_thread(tokens.issue_access_token, bob)
+    async with connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", bob_token],
+                       origin=server.http) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), timeout=5)) != {"type": "pong"}:
+            pass
