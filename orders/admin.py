@@ -1,4 +1,4 @@
-"""Admin: orders with status filter and search, a change form that refuses illegal transitions, bulk actions."""
+"""Admin: orders with filters and search, a change form that refuses illegal changes and answers chats, bulk actions."""
 
 from __future__ import annotations
 
@@ -8,13 +8,24 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
 from orders import services
 from orders.models import ChatMessage, Order, OrderEvent, OrderItem
 from orders.states import IllegalTransition, Status, check_transition
+from realtime import presence
 
 
 class OrderAdminForm(forms.ModelForm):
+    # Not a model field: a staff answer posted to the order's chat when the form is saved.
+    reply = forms.CharField(
+        label="Reply to customer",
+        required=False,
+        max_length=services.CHAT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Sent to the order's chat as you when you save; the customer sees it live (or on their next visit).",
+    )
+
     class Meta:
         model = Order
         fields = ["customer", "status", "shipping_address", "internal_note"]
@@ -54,6 +65,8 @@ class OrderEventInline(admin.TabularInline):
 
 
 class ChatMessageInline(admin.TabularInline):
+    """The order's chat, oldest first; answer with the form's "Reply to customer" field."""
+
     model = ChatMessage
     extra = 0
     can_delete = False
@@ -112,7 +125,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
-    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at"]
+    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
     actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders]
@@ -122,6 +135,21 @@ class OrderAdmin(admin.ModelAdmin):
         # A plain save: the signal receivers record the status event with this user as its actor.
         obj.changed_by = request.user
         super().save_model(request, obj, form, change)
+        reply = form.cleaned_data.get("reply", "").strip()
+        if reply:
+            services.post_chat_message(order_id=obj.pk, sender=request.user, text=reply)
+            self.message_user(request, f"Reply sent to {obj.customer.get_username()}'s chat.", messages.SUCCESS)
+
+    @admin.display(description="Watching now")
+    def watching_now(self, obj: Order) -> str:
+        """Who has this order's page or chat open right now (realtime.presence), so staff know who will see a reply."""
+        if obj.pk is None:
+            return "-"
+        try:
+            watchers = presence.watchers(obj.pk)
+        except RedisError:
+            return "unknown (presence store unavailable)"
+        return ", ".join(watcher.username for watcher in watchers) or "nobody"
 
 
 @admin.register(OrderEvent)

@@ -83,6 +83,8 @@ class OrderEvent(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Set once when the customer was offline and got this change by e-mail (claimed before sending).
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["order_id", "seq"]

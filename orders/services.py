@@ -1,17 +1,20 @@
-"""The only code that changes an order's status: checks the state machine, writes the OrderEvent, enqueues its push."""
+"""Writes: status changes (state machine, OrderEvent, push), chat messages, and e-mails to offline customers."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from orders.models import ChatMessage, Order, OrderEvent
-from orders.states import check_transition
+from orders.states import Status, check_transition
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +94,63 @@ def mark_published(event_id: int) -> bool:
 CHAT_MAX_LENGTH = 2000
 
 
+class ChatRateLimited(Exception):
+    """The sender posted CHAT_MESSAGES_PER_MINUTE messages in the last minute (all their tabs together)."""
+
+
 def post_chat_message(*, order_id: int, sender: AbstractBaseUser, text: str) -> ChatMessage:
     """Store a chat message from an authenticated sender and broadcast it to the order's chat room."""
     from realtime import push
 
+    # Counted in the database, so the limit holds per user across tabs and server processes.
+    recent = ChatMessage.objects.filter(sender=sender, created_at__gte=timezone.now() - timedelta(minutes=1))
+    if recent.count() >= settings.CHAT_MESSAGES_PER_MINUTE:
+        raise ChatRateLimited
     message = ChatMessage.objects.create(order_id=order_id, sender=sender, text=text.strip()[:CHAT_MAX_LENGTH])
     transaction.on_commit(partial(push.publish_chat_message, message))
     return message
+
+
+def offer_email_fallback(event: OrderEvent) -> bool:
+    """After a push: if the customer has no live socket that shows this order, enqueue the change by e-mail.
+
+    Live means a /ws/notifications/ stream, or the order's own page or chat (realtime.presence). Creation
+    (the first event) is not a change and sends nothing.
+    """
+    from orders.tasks import email_order_update
+    from realtime import presence
+
+    if not event.from_status or event.emailed_at is not None:
+        return False
+    if presence.is_reachable(user_id=event.order.customer_id, order_id=event.order_id):
+        return False
+    email_order_update.delay(event.pk)
+    return True
+
+
+def email_status_change(*, event_id: int) -> bool:
+    """E-mail the customer one status change, at most once: claim the event, send, release the claim on failure."""
+    event = OrderEvent.objects.select_related("order__customer").filter(pk=event_id).first()
+    if event is None or not event.from_status:
+        return False
+    customer = event.order.customer
+    if not customer.email:
+        logger.info("Order %s: customer %s has no e-mail address; status e-mail skipped", event.order, customer.pk)
+        return False
+    if not OrderEvent.objects.filter(pk=event_id, emailed_at=None).update(emailed_at=timezone.now()):
+        return False
+    status, previous = Status(event.to_status).label, Status(event.from_status).label
+    lines = [
+        f"Hello {customer.get_short_name() or customer.get_username()},",
+        "",
+        f"Your order {event.order.number} is now {status.lower()} (it was {previous.lower()}).",
+    ]
+    if settings.SITE_URL:
+        lines += ["", f"Follow it live at {settings.SITE_URL}/"]
+    try:
+        send_mail(f"Order {event.order.number}: {status}", "\n".join(lines) + "\n", None, [customer.email])
+    except Exception:
+        # Not sent: give the claim back so the task's retry can send it. The error propagates to the retry.
+        OrderEvent.objects.filter(pk=event_id).update(emailed_at=None)
+        raise
+    return True

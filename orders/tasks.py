@@ -1,9 +1,10 @@
-"""Celery tasks: push one status event, sweep the outbox, and alert staff about stuck orders."""
+"""Celery tasks: push status events (the outbox), e-mail offline customers, alert staff, prune presence."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from smtplib import SMTPException
 
 from celery import shared_task
 from django.conf import settings
@@ -12,7 +13,7 @@ from redis.exceptions import RedisError
 
 from orders import selectors, services
 from orders.models import OrderEvent
-from realtime import push
+from realtime import presence, push
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def send_order_update(event_id: int) -> None:
         return
     push.publish_event(event)
     services.mark_published(event.pk)
+    services.offer_email_fallback(event)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
@@ -50,6 +52,7 @@ def republish_unpublished_events() -> int:
     for event in events:
         push.publish_event(event)
         services.mark_published(event.pk)
+        services.offer_email_fallback(event)
     if events:
         logger.info("Outbox sweep re-published %d event(s)", len(events))
     return len(events)
@@ -69,3 +72,21 @@ def alert_stuck_orders() -> int:
         )
         push.publish_stuck_orders(orders)
     return len(orders)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def email_order_update(event_id: int) -> None:
+    """E-mail a status change to a customer who was not connected when it was pushed. Sends at most once."""
+    services.email_status_change(event_id=event_id)
+
+
+@shared_task
+def prune_presence() -> int:
+    """Forget connections silent for PRESENCE_MISSED_BEATS beats (their server died); staff hear who left."""
+    return presence.prune()

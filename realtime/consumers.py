@@ -15,7 +15,7 @@ from django.conf import settings
 
 from orders import selectors, services
 from orders.selectors import Access
-from realtime import limits, metrics, push
+from realtime import limits, metrics, presence, push
 from realtime.auth import BEARER_SUBPROTOCOL
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,39 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
-class NotificationConsumer(BaseConsumer):
+class TrackedConsumer(BaseConsumer):
+    """A socket that counts as watching (realtime.presence) and forwards `presence` frames to staff only."""
+
+    presence_connection: presence.Connection | None = None
+
+    async def watch(self, room: str) -> None:
+        """Count this socket in `room` until it closes; staff get the order's current watchers at once."""
+        if self.closed:
+            return
+        self.presence_connection = await presence.join(rooms=(room,), user=self.user, channel_name=self.channel_name)
+        if self.user.is_staff:
+            # Unchanged watchers were not broadcast (another tab of ours was already there): send them here.
+            for order_id, watchers in self.presence_connection.unannounced.items():
+                await self.send_text(json.dumps(push.presence_frame(order_id, watchers)))
+
+    async def disconnect(self, code: int) -> None:
+        connection, self.presence_connection = self.presence_connection, None
+        if connection is not None:
+            await presence.leave(connection)
+        await super().disconnect(code)
+
+    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
+        if frame_type == "ping" and self.presence_connection is not None:
+            await presence.beat(self.presence_connection)
+        await super().handle_frame(frame_type, content)
+
+    async def presence_changed(self, message: dict[str, Any]) -> None:
+        # Customers share the order and chat groups; who else is watching is for staff only.
+        if self.user.is_staff:
+            await self.send_text(message["text"])
+
+
+class NotificationConsumer(TrackedConsumer):
     """`/ws/notifications/` (the user's orders; staff: all) and `/ws/orders/<id>/` (one order, resumable).
 
     Each connection remembers the last seq it sent per order, so at-least-once delivery from the worker and
@@ -184,6 +216,7 @@ class NotificationConsumer(BaseConsumer):
                 # event is filled from the log instead of being lost.
                 self.last_seq = await database_sync_to_async(selectors.customer_order_seqs)(self.user)
                 self.unknown_order_seq = 0
+            await self.watch(presence.user_room(self.user.pk))
             return
         access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
         if access is Access.MISSING:
@@ -195,6 +228,7 @@ class NotificationConsumer(BaseConsumer):
         # Join before reading the log: anything committed meanwhile arrives as a group message after
         # the replay and is dropped there by seq, so the seam has no gap and no duplicate.
         await self.join(push.order_group(order_id))
+        await self.watch(presence.order_room(order_id))
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         after_seq = _int_or_none((query.get("after_seq") or [None])[0])
         if after_seq is None:
@@ -248,7 +282,7 @@ class NotificationConsumer(BaseConsumer):
         await self.send_text(message["text"])
 
 
-class ChatConsumer(BaseConsumer):
+class ChatConsumer(TrackedConsumer):
     """`/ws/orders/<id>/chat/`: the order's customer and staff in one room, the last 50 messages on join."""
 
     async def connected(self) -> None:
@@ -261,6 +295,7 @@ class ChatConsumer(BaseConsumer):
             await self.refuse(CLOSE_FORBIDDEN)
             return
         await self.join(push.chat_group(self.order_id))
+        await self.watch(presence.order_room(self.order_id))
         for message in await database_sync_to_async(selectors.chat_history)(self.order_id):
             await self.send_json(push.chat_frame(message))
 
@@ -273,9 +308,12 @@ class ChatConsumer(BaseConsumer):
             raise FrameError("empty_message", "A message needs non-empty text.")
         if len(text) > services.CHAT_MAX_LENGTH:
             raise FrameError("message_too_long", f"Messages are limited to {services.CHAT_MAX_LENGTH} characters.")
-        await database_sync_to_async(services.post_chat_message)(
-            order_id=self.order_id, sender=self.user, text=text
-        )
+        try:
+            await database_sync_to_async(services.post_chat_message)(
+                order_id=self.order_id, sender=self.user, text=text
+            )
+        except services.ChatRateLimited:
+            await self.refuse(CLOSE_RATE_LIMITED)
 
     async def chat_message(self, message: dict[str, Any]) -> None:
         await self.send_text(message["text"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -81,6 +82,33 @@ def publish_chat_message(message: Any) -> None:
     # The staff feed: staff's /ws/notifications/ gets every order's chat frames (the board counts unread
     # chats from it) without one chat socket per order. `staff.alert` is the staff stream's forward-only type.
     async_to_sync(_group_send_many)((STAFF_GROUP,), {"type": "staff.alert", "text": text})
+
+
+def presence_frame(order_id: int, watchers: Iterable[Any]) -> dict[str, Any]:
+    """The staff-only `presence` frame: who watches the order now, one entry per user however many tabs."""
+    return {
+        "type": "presence",
+        "order_id": order_id,
+        "watchers": [
+            {"user": watcher.username, "since": datetime.fromtimestamp(watcher.since, tz=UTC).isoformat()}
+            for watcher in watchers
+        ],
+    }
+
+
+async def send_presence(order_id: int, watchers: Iterable[Any]) -> None:
+    """Tell staff an order's watchers changed: staff sockets on the order and its chat, and every staff stream.
+
+    Customers share the order and chat groups, so there the message type is `presence.changed`, which
+    consumers forward to staff only; the staff stream forwards `staff.alert` as is.
+    """
+    text = json.dumps(presence_frame(order_id, watchers))
+    await _group_send_many((order_group(order_id), chat_group(order_id)), {"type": "presence.changed", "text": text})
+    await _group_send_many((STAFF_GROUP,), {"type": "staff.alert", "text": text})
+
+
+def publish_presence(order_id: int, watchers: Iterable[Any]) -> None:
+    async_to_sync(send_presence)(order_id, watchers)
 
 
 def publish_stuck_orders(orders: Iterable[Any]) -> None:

@@ -46,6 +46,14 @@ def _fresh_channel_layer_prefix(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_presence_prefix(settings: Any) -> None:
+    """Each test gets its own presence keys: order ids repeat across runs, Redis keys would otherwise linger."""
+    import uuid
+
+    settings.PRESENCE_KEY_PREFIX = f"test-presence-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_auth_state_prefix(settings: Any) -> None:
     """Each test gets its own login counters, token families and socket slots (usernames repeat across tests)."""
     import uuid

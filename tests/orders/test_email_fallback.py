@@ -1,0 +1,113 @@
+"""The offline fallback: a status change reaches a customer with no live socket by e-mail, once, and only then."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.core import mail
+
+from orders import services, tasks
+from orders.models import Order, OrderEvent
+from tests.conftest import make_order
+from tests.realtime.sockets import Socket
+from worker.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def eager_celery() -> Iterator[None]:
+    """The push and the e-mail task run inline at commit, on the real Redis; no worker process."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def change(order: Order, to: str, actor: Any) -> OrderEvent:
+    return services.change_status(order=order, to=to, actor=actor)
+
+
+def test_offline_customer_gets_one_email_per_status_change(alice: Any, staff: Any, alice_order: Order) -> None:
+    assert mail.outbox == [], "creating an order is not a change and sends nothing"
+    change(alice_order, "confirmed", staff)
+    change(alice_order, "preparing", staff)
+
+    assert [message.to for message in mail.outbox] == [["alice@example.com"], ["alice@example.com"]]
+    first = mail.outbox[0]
+    assert first.subject == f"Order {alice_order.number}: Confirmed"
+    assert f"Your order {alice_order.number} is now confirmed (it was pending)." in first.body
+    assert OrderEvent.objects.filter(order=alice_order, seq__gt=1, emailed_at=None).count() == 0
+
+
+def test_running_the_email_task_again_sends_nothing_more(alice: Any, staff: Any, alice_order: Order) -> None:
+    event = change(alice_order, "confirmed", staff)
+    tasks.email_order_update(event.pk)
+    tasks.send_order_update(event.pk)  # an at-least-once re-delivery of the push
+    assert len(mail.outbox) == 1
+
+
+def test_a_failed_send_gives_the_claim_back_for_the_retry(
+    alice: Any, staff: Any, alice_order: Order, settings: Any
+) -> None:
+    event = OrderEvent.objects.create(order=alice_order, seq=99, from_status="pending", to_status="confirmed")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2  # nothing listens
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    with pytest.raises(OSError):
+        services.email_status_change(event_id=event.pk)
+    event.refresh_from_db()
+    assert event.emailed_at is None
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert services.email_status_change(event_id=event.pk) is True
+    assert len(mail.outbox) == 1
+
+
+def test_customer_without_an_email_address_is_skipped(alice: Any, staff: Any, alice_order: Order) -> None:
+    alice.email = ""
+    alice.save()
+    change(alice_order, "confirmed", staff)
+    assert mail.outbox == []
+
+
+async def test_customer_with_a_live_notification_stream_gets_no_email(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    stream = await Socket.open("/ws/notifications/", alice)
+    await database_sync_to_async(change)(alice_order, "confirmed", staff)
+    assert (await stream.next("order.status"))["status"] == "confirmed"
+    assert mail.outbox == []
+    await stream.close()
+
+    await database_sync_to_async(change)(alice_order, "preparing", staff)
+    assert [message.subject for message in mail.outbox] == [f"Order {alice_order.number}: Preparing"]
+
+
+async def test_customer_watching_the_order_page_or_chat_gets_no_email_but_one_for_another_order(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    other_order = await database_sync_to_async(make_order)(alice)
+    page = await Socket.open(f"/ws/orders/{alice_order.pk}/", alice)
+    await database_sync_to_async(change)(alice_order, "confirmed", staff)
+    await database_sync_to_async(change)(other_order, "confirmed", staff)
+    assert [message.subject for message in mail.outbox] == [f"Order {other_order.number}: Confirmed"]
+    await page.close()
+
+    chat = await Socket.open(f"/ws/orders/{alice_order.pk}/chat/", alice)
+    await database_sync_to_async(change)(alice_order, "preparing", staff)
+    assert len(mail.outbox) == 1
+    await chat.close()
+
+
+async def test_staff_watching_the_order_does_not_stand_in_for_the_customer(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    staff_page = await Socket.open(f"/ws/orders/{alice_order.pk}/", staff)
+    staff_stream = await Socket.open("/ws/notifications/", staff)
+    await database_sync_to_async(change)(alice_order, "confirmed", staff)
+    assert [message.to for message in mail.outbox] == [["alice@example.com"]]
+    await staff_page.close()
+    await staff_stream.close()
