@@ -359,7 +359,7 @@ async def join(*, rooms: Iterable[str], user: Any, channel_name: str) -> Connect
         if order_id is None:
             continue
         if snapshot.changed or current.changed:
-            await push.send_presence(order_id, snapshot.watchers())
+            await _announce(order_id, snapshot.watchers())
         else:
             connection.unannounced[order_id] = snapshot.watchers()
     _heartbeat().add(connection)
@@ -378,7 +378,7 @@ async def leave(connection: Connection) -> None:
         snapshot = _snapshot("leave", connection.member, result)
         order_id = order_id_of(room)
         if order_id is not None and snapshot.changed:
-            await push.send_presence(order_id, snapshot.watchers())
+            await _announce(order_id, snapshot.watchers())
 
 
 async def beat(connection: Connection) -> None:
@@ -404,8 +404,20 @@ async def _beat(connections: list[Connection], now: float) -> None:
     for room in sorted({room for room, _ in returned}):
         order_id = order_id_of(room)
         if order_id is not None:
-            snapshot = _snapshot("read", "", await store().arun(room, "read", "", now, ""))
-            await push.send_presence(order_id, snapshot.watchers())
+            try:
+                snapshot = _snapshot("read", "", await store().arun(room, "read", "", now, ""))
+            except RedisError as exc:
+                logger.warning("Presence read of %s failed: %s", room, exc)
+                continue
+            await _announce(order_id, snapshot.watchers())
+
+
+async def _announce(order_id: int, watchers: list[Watcher]) -> None:
+    """Send staff the new watchers; a channel-layer hiccup loses one presence frame, never a socket or a beat."""
+    try:
+        await push.send_presence(order_id, watchers)
+    except (RedisError, OSError) as exc:
+        logger.warning("Presence frame for order %s not sent: %s", order_id, exc)
 
 
 class _Heartbeat:

@@ -215,3 +215,14 @@ async def test_customer_stream_counts_as_reachable_for_every_order_and_order_pag
     await page.close()
     await stream.close()
     assert not await is_reachable(user_id=alice.pk, order_id=alice_order.pk)
+
+
+async def test_sockets_keep_working_when_the_presence_store_is_unreachable(
+    settings: Any, alice: Any, alice_order: Order
+) -> None:
+    settings.PRESENCE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    socket = await Socket.open(f"/ws/orders/{alice_order.pk}/chat/", alice)
+    await socket.send({"type": "message", "text": "still here"})
+    assert (await socket.next("chat.message"))["text"] == "still here"
+    await socket.ping()
+    await socket.close()
