@@ -54,7 +54,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        if not await database_sync_to_async(limits.take_connection_slot)(self.user.pk, self.channel_name):
+        if not await limits.take_connection_slot_async(self.user.pk, self.channel_name):
             await self.refuse(CLOSE_RATE_LIMITED, limits.TOO_MANY_CONNECTIONS)
             return
         self.holds_slot = True
@@ -77,7 +77,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             self._watch_task.cancel()
         if self.holds_slot:
             self.holds_slot = False
-            await database_sync_to_async(limits.release_connection_slot)(self.user.pk, self.channel_name)
+            await limits.release_connection_slot_async(self.user.pk, self.channel_name)
 
     async def _watch_credentials(self, expires_at: float | None) -> None:
         """Close with 4001 when the access token expires, or the user, session or token family is revoked.
@@ -96,7 +96,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             if not await database_sync_to_async(limits.still_authorized)(self.scope):
                 await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
                 return
-            await database_sync_to_async(limits.take_connection_slot)(self.user.pk, self.channel_name)
+            await limits.take_connection_slot_async(self.user.pk, self.channel_name)
 
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)

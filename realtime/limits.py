@@ -7,6 +7,7 @@ import logging
 from importlib import import_module
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
@@ -43,6 +44,11 @@ def release_connection_slot(user_id: int, channel_name: str) -> None:
         auth_state().slot_release(_slot_key(user_id), channel_name)
     except Unavailable as exc:
         logger.warning("Connection slot not released (it expires by itself): %s", exc)
+
+
+# Redis only, no ORM: off the thread that serialises database calls, so a burst of handshakes does not queue.
+take_connection_slot_async = sync_to_async(take_connection_slot, thread_sensitive=False)
+release_connection_slot_async = sync_to_async(release_connection_slot, thread_sensitive=False)
 
 
 def still_authorized(scope: dict[str, Any]) -> bool:
