@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -52,8 +53,6 @@ class Nginx(Process):
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 10) -> Nginx:
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
@@ -98,8 +97,12 @@ def test_http_through_nginx_carries_one_request_id_and_hides_metrics(nginx: Ngin
     assert status == 401
     request_id = headers["x-request-id"]
     assert len(request_id) == 32, "nginx's $request_id reaches the app, which echoes it"
-    logged = [json.loads(line) for line in nginx.access_log.read_text().splitlines()]
-    assert any(entry["request_id"] == request_id and entry["uri"] == "/api/orders/" for entry in logged)
+    for _ in range(50):  # nginx writes the access-log line just after the response has gone out
+        logged = [json.loads(line) for line in nginx.access_log.read_text().splitlines()]
+        if any(entry["request_id"] == request_id and entry["uri"] == "/api/orders/" for entry in logged):
+            break
+        time.sleep(0.1)
+    assert any(entry["request_id"] == request_id and entry["uri"] == "/api/orders/" for entry in logged), logged
 
 
 async def test_websocket_through_nginx_gets_the_status_event(
