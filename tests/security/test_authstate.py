@@ -1,0 +1,66 @@
+"""The shared auth state answers the same in Redis (production) and in memory (the embedded mode)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from orders.authstate import AuthState, MemoryAuthState, RedisAuthState, Rotation, auth_state
+
+
+@pytest.fixture(params=["redis", "memory"])
+def store(request: Any) -> AuthState:
+    if request.param == "memory":
+        return MemoryAuthState()
+    assert isinstance(auth_state(), RedisAuthState), "tests run with REDIS_URL: the store must be Redis"
+    return auth_state()
+
+
+def test_counters_count_within_a_window_and_report_the_time_left(store: AuthState) -> None:
+    assert store.peek("k") == (0, 0)
+    assert store.hit("k", 60)[0] == 1
+    count, left = store.hit("k", 60)
+    assert count == 2 and 0 < left <= 60
+    assert store.peek("k")[0] == 2
+    assert store.peek("other") == (0, 0)
+
+
+def test_a_family_rotates_once_and_a_replayed_member_revokes_it(store: AuthState) -> None:
+    store.family_start("fam", "jti-1", 60)
+    assert store.family_rotate("fam", "jti-1", "jti-2", 60) is Rotation.ROTATED
+    assert store.family_alive("fam")
+    assert store.family_rotate("fam", "jti-1", "jti-3", 60) is Rotation.REUSED
+    assert not store.family_alive("fam")
+    assert store.family_rotate("fam", "jti-2", "jti-4", 60) is Rotation.REVOKED
+
+
+def test_a_revoked_family_stays_revoked(store: AuthState) -> None:
+    store.family_start("fam", "jti-1", 60)
+    store.family_revoke("fam")
+    assert not store.family_alive("fam")
+    assert store.family_rotate("fam", "jti-1", "jti-2", 60) is Rotation.REVOKED
+
+
+def test_slots_cap_members_and_a_released_slot_is_free_again(store: AuthState) -> None:
+    assert store.slot_take("u", "a", 2, 60) and store.slot_take("u", "b", 2, 60)
+    assert store.slot_take("u", "a", 2, 60), "renewing a held slot is not a new one"
+    assert not store.slot_take("u", "c", 2, 60)
+    store.slot_release("u", "a")
+    assert store.slot_take("u", "c", 2, 60)
+    assert store.slot_take("other-user", "x", 2, 60)
+
+
+def test_slots_of_members_that_stopped_renewing_expire(store: AuthState) -> None:
+    assert store.slot_take("u", "gone", 1, 1)
+    time.sleep(1.1)
+    assert store.slot_take("u", "new", 1, 60)
+
+
+def test_keys_carry_the_configured_prefix() -> None:
+    store = auth_state()
+    assert isinstance(store, RedisAuthState)
+    store.hit("prefixed", 60)
+    assert store.client.exists(f"{settings.AUTH_STATE_PREFIX}:count:prefixed")
