@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from redis.exceptions import RedisError
 
 from orders import selectors
 from orders.states import Status
+from realtime import presence
+
+logger = logging.getLogger(__name__)
 
 # The happy path a customer sees as steps; a cancelled order shows its history instead.
 PROGRESS = [Status.PENDING, Status.CONFIRMED, Status.PREPARING, Status.SHIPPED, Status.OUT_FOR_DELIVERY,
@@ -54,13 +60,29 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
     return render(request, "orders/order_page.html", context)
 
 
+def watching(order_ids: list[int], *, besides: str) -> dict[int, list[str]]:
+    """Who watches each order now, `besides` the viewer; the board's first state before presence frames arrive."""
+    try:
+        # Only watched orders have a presence room, so a board of many orders costs a read per watched one.
+        watched = {presence.order_id_of(room) for room in presence.store().rooms()}
+        names = {order_id: [w.username for w in presence.watchers(order_id)] for order_id in order_ids
+                 if order_id in watched}
+    except RedisError as exc:
+        # The board still works without it; presence frames fill the column when the store is back.
+        logger.warning("Presence store unavailable for the staff board: %s", exc)
+        return {}
+    return {order_id: [name for name in users if name != besides] for order_id, users in names.items()}
+
+
 @login_required
 def staff_board(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied("The board is for staff.")
     orders = selectors.board_orders()
-    unread = selectors.awaiting_reply_counts([order.pk for order in orders])
-    rows = [(order, unread.get(order.pk, 0)) for order in orders]
+    order_ids = [order.pk for order in orders]
+    unread = selectors.awaiting_reply_counts(order_ids)
+    watchers = watching(order_ids, besides=request.user.get_username())
+    rows = [(order, unread.get(order.pk, 0), watchers.get(order.pk, [])) for order in orders]
     context = {
         "rows": rows,
         "page_data": {"labels": status_labels(), "user": request.user.get_username()},

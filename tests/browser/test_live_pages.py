@@ -93,7 +93,7 @@ async def test_customer_opening_another_customers_order_page_gets_404(
     assert bob_order.number not in await customer.content()
 
 
-async def test_staff_board_highlights_a_live_change_and_counts_the_customers_chat_message(
+async def test_staff_board_highlights_live_changes_shows_who_watches_and_counts_unanswered_chats(
     alice: Any, staff: Any, alice_order: Order, bob_order: Order, start_server: Any, start_worker: Any,
     new_context: Any
 ) -> None:
@@ -117,9 +117,15 @@ async def test_staff_board_highlights_a_live_change_and_counts_the_customers_cha
     customer = await log_in(await new_context(), server.http, alice.username)
     await customer.goto(f"{server.http}/orders/{alice_order.pk}/")
     await expect(customer.locator("#connection")).to_have_text("Live")
+    await expect(alice_row.locator(".watchers")).to_have_text("alice")  # a presence frame
     await customer.get_by_label("Message").fill("Can you deliver after 5pm?")
     await customer.get_by_role("button", name="Send").click()
     await expect(customer.locator("#chat-log .chat-text")).to_have_text(["Can you deliver after 5pm?"])
+    await expect(alice_row.locator(".unread-count")).to_have_text("1")
+
+    # A fresh board starts from what the server knows: alice still watching, her message still unanswered.
+    await board.reload()
+    await expect(alice_row.locator(".watchers")).to_have_text("alice")
     await expect(alice_row.locator(".unread-count")).to_have_text("1")
 
 
