@@ -111,6 +111,7 @@ const chatSocket = new LiveSocket({
   },
   onFrame(frame) {
     if (frame.type === "chat.message") showMessage(frame);
+    else if (frame.type === "presence") showWatchers(frame.watchers);
     else if (frame.type === "error") {
       chatError.textContent = frame.detail;
       chatError.hidden = false;

@@ -128,6 +128,18 @@ async def test_staff_board_highlights_live_changes_shows_who_watches_and_counts_
     await expect(alice_row.locator(".watchers")).to_have_text("alice")
     await expect(alice_row.locator(".unread-count")).to_have_text("1")
 
+    # Staff answer from the order's live page: it shows who is watching; the reply reaches the customer live
+    # and clears the board's unread count.
+    agent = await board.context.new_page()
+    await agent.goto(f"{server.http}/orders/{alice_order.pk}/")
+    await expect(agent.locator("#watchers")).to_have_text("alice")
+    await expect(agent.locator("#chat-log .chat-text")).to_have_text(["Can you deliver after 5pm?"])
+    await agent.get_by_label("Message").fill("Yes, we'll book the evening slot.")
+    await agent.get_by_role("button", name="Send").click()
+    await expect(customer.locator("#chat-log .chat-text")).to_have_text(
+        ["Can you deliver after 5pm?", "Yes, we'll book the evening slot."])
+    await expect(alice_row.locator(".unread-count")).to_have_text("0")
+
 
 async def test_reconnect_delays_grow_exponentially_with_jitter_up_to_the_cap(
     alice: Any, start_server: Any, new_context: Any
