@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from redis.exceptions import RedisError
 
@@ -119,17 +119,47 @@ def cancel_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
     _bulk_change(modeladmin, request, queryset, Status.CANCELLED)
 
 
+def last_chat_from_staff() -> Subquery:
+    """Per order: whether its latest chat message came from staff (None: no chat yet)."""
+    latest = ChatMessage.objects.filter(order=OuterRef("pk")).order_by("-created_at", "-id")
+    return Subquery(latest.values("sender__is_staff")[:1])
+
+
+class AwaitingReplyFilter(admin.SimpleListFilter):
+    """The support queue: orders whose chat ends with a customer's message."""
+
+    title = "chat"
+    parameter_name = "chat"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("awaiting", "Awaiting staff reply"), ("answered", "Answered")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
+        if self.value() == "awaiting":
+            return queryset.filter(last_chat_from_staff=False)
+        if self.value() == "answered":
+            return queryset.filter(last_chat_from_staff=True)
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
-    list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at"]
-    list_filter = ["status", "created_at"]
+    list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
+    list_filter = ["status", AwaitingReplyFilter, "created_at"]
     search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
     readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
     actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders]
     date_hierarchy = "created_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        return super().get_queryset(request).annotate(last_chat_from_staff=last_chat_from_staff())
+
+    @admin.display(description="Awaiting reply", boolean=True, ordering="last_chat_from_staff")
+    def awaiting_reply(self, obj: Order) -> bool:
+        return getattr(obj, "last_chat_from_staff", None) is False
 
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
         # A plain save: the signal receivers record the status event with this user as its actor.

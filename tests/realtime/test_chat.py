@@ -189,3 +189,17 @@ async def test_admin_change_form_shows_who_is_watching(alice: Any, staff: Any, a
     assert watching_now(await sync_to_async(change_page)()) == "alice"
     await alice_page.close()
     assert watching_now(await sync_to_async(change_page)()) == "nobody"
+
+
+def test_admin_order_list_filters_chats_awaiting_a_staff_reply(
+    alice: Any, bob: Any, staff: Any, alice_order: Order, bob_order: Order
+) -> None:
+    ChatMessage.objects.create(order=alice_order, sender=alice, text="Hello?")
+    ChatMessage.objects.create(order=bob_order, sender=bob, text="Hi")
+    ChatMessage.objects.create(order=bob_order, sender=staff, text="Hi Bob, how can we help?")
+    client = Client()
+    client.force_login(staff)
+    awaiting = client.get("/admin/orders/order/?chat=awaiting").content.decode()
+    assert alice_order.number in awaiting and bob_order.number not in awaiting
+    answered = client.get("/admin/orders/order/?chat=answered").content.decode()
+    assert bob_order.number in answered and alice_order.number not in answered
