@@ -120,14 +120,15 @@ async def test_events_of_a_worker_killed_mid_task_and_those_still_queued_are_all
     clients.append(ResumingClient(server.ws, token, {order.pk: 1 for order in orders}, order_socket=False))
     for client in clients:
         await client.start()
-    assert await wait_until_delivered(clients, {}, DELIVERY_TIMEOUT)
-
+    # The orders' creation pushes are done, so the two pushes frozen below are the only ones in flight.
+    assert not await wait_all_published([order.pk for order in orders], DELIVERY_TIMEOUT)
+    received_before = doomed.log.count("] received")  # the orders' creation pushes
     os.kill(private_redis.popen.pid, signal.SIGSTOP)
     try:
         # The first two pushes occupy both pool processes (prefetch 1 × concurrency 2) and hang in group_send.
         for order in orders[:2]:
             await change(order, Status.CONFIRMED, staff)
-        await asyncio.to_thread(wait_for_count, doomed, "] received", 2)
+        await asyncio.to_thread(wait_for_count, doomed, "] received", received_before + 2)
         # These stay queued in the broker behind them.
         for order in orders[2:]:
             for status in (Status.CONFIRMED, Status.PREPARING):
