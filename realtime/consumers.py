@@ -306,7 +306,8 @@ class ChatConsumer(TrackedConsumer):
         text = content.get("text")
         if not isinstance(text, str) or not text.strip():
             raise FrameError("empty_message", "A message needs non-empty text.")
-        if len(text) > services.CHAT_MAX_LENGTH:
+        # The stored text is trimmed, so the limit applies to what is stored.
+        if len(text.strip()) > services.CHAT_MAX_LENGTH:
             raise FrameError("message_too_long", f"Messages are limited to {services.CHAT_MAX_LENGTH} characters.")
         try:
             await database_sync_to_async(services.post_chat_message)(

@@ -96,7 +96,7 @@ async def test_empty_or_overlong_messages_get_an_error_frame_and_nothing_is_stor
     error = await socket.next("error")
     assert error["code"] == code and error["detail"]
     await socket.ping()  # still open
-    await socket.send({"type": "message", "text": "x" * 2000})
+    await socket.send({"type": "message", "text": "x" * 2000 + "\n"})  # the limit counts the trimmed text
     assert len((await socket.next("chat.message"))["text"]) == 2000
     assert await database_sync_to_async(ChatMessage.objects.count)() == 1
     await socket.close()
