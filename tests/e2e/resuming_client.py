@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.db import connections
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
 T = TypeVar("T")
@@ -52,6 +52,7 @@ class ResumingClient:
     repeats: int = 0
     early: int = 0
     _task: asyncio.Task[None] | None = None
+    _socket: ClientConnection | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -86,11 +87,17 @@ class ResumingClient:
                 pass
             self._task = None
 
+    async def drop(self) -> None:
+        """Close the current socket as a flaky network would; the client reconnects by itself."""
+        if self._socket is not None:
+            await self._socket.close()
+
     async def _run(self) -> None:
         while True:
             try:
                 async with connect(self.url, subprotocols=["bearer", self.token], origin=self.origin,
                                    open_timeout=5, close_timeout=1, max_queue=None) as ws:
+                    self._socket = ws
                     self.connections += 1
                     if not self.order_socket:
                         for order_id, last in self.last.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 from typing import Any
 
@@ -87,6 +88,43 @@ async def test_client_that_reconnects_with_its_last_seq_gets_all_10_missed_chang
     assert single.accepted == {first.pk: expected[first.pk]}
     assert (tally.lost, tally.duplicated, tally.out_of_order) == (0, 0, 0)
     assert (stream.connections, single.connections) == (2, 2)
+
+
+async def test_clients_dropping_and_resuming_while_changes_keep_coming_get_each_change_once_in_order(
+    alice: Any, staff: Any, start_server: Any, start_worker: Any
+) -> None:
+    """The replay/live seam under fire: events committed while a replay runs arrive once, after it."""
+    orders = [await in_thread(make_order, alice) for _ in range(8)]
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    token = await in_thread(tokens.issue_access_token, alice)
+    clients = [ResumingClient(server.ws, token, {order.pk: 1}, retry_every=0.05) for order in orders for _ in range(2)]
+    for client in clients:
+        await client.start()
+
+    async def flaky_network() -> None:
+        chaos = random.Random(3)
+        while True:
+            await chaos.choice(clients).drop()
+            await asyncio.sleep(0.05)
+
+    dropping = asyncio.create_task(flaky_network())
+    try:
+        for status in FORWARD:
+            for order in orders:
+                await change(order, status, staff)
+    finally:
+        dropping.cancel()
+    expected = {order.pk: [2, 3, 4, 5, 6] for order in orders}
+    delivered = await wait_until_delivered(clients, expected, DELIVERY_TIMEOUT)
+    await asyncio.sleep(0.5)
+    for client in clients:
+        await client.stop()
+    tally = report("drops during changes", clients, expected)
+    assert delivered, f"not delivered within {DELIVERY_TIMEOUT}s: {[c.accepted for c in clients]}"
+    assert all(client.accepted == {o: expected[o] for o in client.last} for client in clients)
+    assert (tally.lost, tally.duplicated, tally.out_of_order) == (0, 0, 0)
+    assert sum(client.connections - 1 for client in clients) >= 10, "the network should have dropped sockets"
 
 
 def unacked_in(queue: str) -> dict[bytes, bytes]:

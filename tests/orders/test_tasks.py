@@ -39,6 +39,15 @@ async def bearer(user: Any) -> list[str]:
     return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
+async def open_socket(path: str, user: Any) -> Any:
+    """A connected socket that has joined its groups (it is accepted first; a pong comes after it joined)."""
+    comm = communicator(path, subprotocols=await bearer(user))
+    assert (await comm.connect())[0]
+    await comm.send_json_to({"type": "ping"})
+    assert await next_frame(comm, "pong") == {"type": "pong"}
+    return comm
+
+
 async def next_frame(comm: Any, frame_type: str, timeout: float = 3) -> dict[str, Any]:
     """The next frame of `frame_type`, skipping others (staff also get presence frames)."""
     while True:
@@ -68,8 +77,7 @@ async def test_outbox_sweep_republishes_old_unpublished_events_in_order_once(
     await database_sync_to_async(lose_pushes)(alice_order, seqs=[2, 3], age=timedelta(minutes=5))
     # Seq 4 was lost a moment ago: its own task may still be on the way, the sweep leaves it alone for now.
     await database_sync_to_async(lose_pushes)(alice_order, seqs=[4], age=timedelta(seconds=0))
-    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer(staff))
-    assert (await staff_ws.connect())[0]
+    staff_ws = await open_socket("/ws/notifications/", staff)
 
     assert await database_sync_to_async(tasks.republish_unpublished_events)() == 2
     frames = [await next_frame(staff_ws, "order.status") for _ in range(2)]
@@ -90,7 +98,7 @@ async def test_push_task_run_twice_marks_the_event_published_once_and_the_client
     await database_sync_to_async(lose_pushes)(alice_order, seqs=[2], age=timedelta(0))
     alice_ws = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer(alice))
     assert (await alice_ws.connect())[0]
-    assert (await next_frame(alice_ws, "order.status"))["seq"] == 2  # the replay
+    assert (await next_frame(alice_ws, "order.status"))["seq"] == 2  # the replay, sent after joining the group
 
     await database_sync_to_async(tasks.send_order_update)(event.pk)
     first = await database_sync_to_async(lambda: OrderEvent.objects.get(pk=event.pk).published_at)()
@@ -115,10 +123,8 @@ async def test_stuck_order_alert_sends_order_stuck_to_staff_only_and_logs(
     long_ago = timezone.now() - timedelta(minutes=settings.STUCK_ORDER_AFTER_MINUTES + 5)
     await database_sync_to_async(
         lambda: Order.objects.filter(pk__in=[stuck.pk, done.pk]).update(status_changed_at=long_ago))()
-    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer(staff))
-    alice_ws = communicator("/ws/notifications/", subprotocols=await bearer(alice))
-    for comm in (staff_ws, alice_ws):
-        assert (await comm.connect())[0]
+    staff_ws = await open_socket("/ws/notifications/", staff)
+    alice_ws = await open_socket("/ws/notifications/", alice)
 
     with caplog.at_level(logging.WARNING, logger="orders.tasks"):
         assert await database_sync_to_async(tasks.alert_stuck_orders)() == 1
@@ -133,8 +139,7 @@ async def test_stuck_order_alert_sends_order_stuck_to_staff_only_and_logs(
 
 
 async def test_no_stuck_orders_means_no_alert_and_no_log(alice_order: Order, staff: Any, caplog: Any) -> None:
-    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer(staff))
-    assert (await staff_ws.connect())[0]
+    staff_ws = await open_socket("/ws/notifications/", staff)
     with caplog.at_level(logging.WARNING, logger="orders.tasks"):
         assert await database_sync_to_async(tasks.alert_stuck_orders)() == 0
     assert await no_frame(staff_ws, "order.stuck")
@@ -168,3 +173,17 @@ def test_celery_delivers_at_least_once_with_bounded_retries() -> None:
     assert push.retry_backoff_max == 60
     assert json.dumps(conf.task_publish_retry_policy)  # publishing gives up fast; the sweep re-sends
     assert conf.task_publish_retry_policy["max_retries"] <= 1
+
+
+def test_ops_see_the_outbox_sweep_and_its_edit_form_in_the_admin(staff: Any) -> None:
+    from django.test import Client
+    from django_celery_beat.models import PeriodicTask
+
+    importlib.import_module("orders.migrations.0002_periodic_tasks").create_periodic_tasks(apps, None)
+    sweep = PeriodicTask.objects.get(task="orders.tasks.republish_unpublished_events")
+    client = Client()
+    client.force_login(staff)
+    listing = client.get("/admin/django_celery_beat/periodictask/")
+    assert listing.status_code == 200
+    assert "Re-publish unpublished order events" in listing.content.decode()
+    assert client.get(f"/admin/django_celery_beat/periodictask/{sweep.pk}/change/").status_code == 200
