@@ -121,4 +121,3 @@ def schedule_periodic_tasks(*, sweep_every: int) -> None:
     migration.create_periodic_tasks(apps, None)
     every, _ = IntervalSchedule.objects.get_or_create(every=sweep_every, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(task="orders.tasks.republish_unpublished_events").update(interval=every)
-
