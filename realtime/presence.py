@@ -400,15 +400,19 @@ async def _beat(connections: list[Connection], now: float) -> None:
         return
     for connection in connections:
         connection.last_beat = now
-    # A member pruned while alive (a stalled loop, a flushed Redis) is back: staff see it return.
+    open_members = _heartbeat().connections
     for room in sorted({room for room, _ in returned}):
+        try:
+            for member in [m for r, m in returned if r == room and m not in open_members]:
+                # The socket closed while this beat was on its way and the beat wrote it back: remove it again.
+                await store().arun(room, "leave", member, now, "")
+            snapshot = _snapshot("read", "", await store().arun(room, "read", "", now, ""))
+        except RedisError as exc:
+            logger.warning("Presence read of %s failed: %s", room, exc)
+            continue
+        # A member pruned while alive (a stalled loop, a flushed Redis) is back: staff see it return.
         order_id = order_id_of(room)
-        if order_id is not None:
-            try:
-                snapshot = _snapshot("read", "", await store().arun(room, "read", "", now, ""))
-            except RedisError as exc:
-                logger.warning("Presence read of %s failed: %s", room, exc)
-                continue
+        if order_id is not None and any(m in open_members for r, m in returned if r == room):
             await _announce(order_id, snapshot.watchers())
 
 

@@ -226,3 +226,15 @@ async def test_sockets_keep_working_when_the_presence_store_is_unreachable(
     assert (await socket.next("chat.message"))["text"] == "still here"
     await socket.ping()
     await socket.close()
+
+
+async def test_a_heartbeat_landing_after_its_socket_closed_does_not_bring_it_back(
+    clock: FakeClock, alice: Any, alice_order: Order
+) -> None:
+    room = presence.order_room(alice_order.pk)
+    connection = await presence.join(rooms=[room], user=alice, channel_name="specific.test!closing")
+    # The server timer took its list of sockets, then the socket closed before the timer's pipeline ran.
+    beating = [connection]
+    await presence.leave(connection)
+    await presence._beat(beating, clock.now)
+    assert await watching(alice_order) == []
