@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
@@ -146,7 +147,8 @@ def email_status_change(*, event_id: int) -> bool:
         f"Your order {event.order.number} is now {status.lower()} (it was {previous.lower()}).",
     ]
     if settings.SITE_URL:
-        lines += ["", f"Follow it live at {settings.SITE_URL}/"]
+        page = settings.SITE_URL + reverse("order-page", args=[event.order_id])
+        lines += ["", f"Follow it live and chat with us: {page}"]
     try:
         send_mail(f"Order {event.order.number}: {status}", "\n".join(lines) + "\n", None, [customer.email])
     except Exception:

@@ -30,7 +30,10 @@ def change(order: Order, to: str, actor: Any) -> OrderEvent:
     return services.change_status(order=order, to=to, actor=actor)
 
 
-def test_offline_customer_gets_one_email_per_status_change(alice: Any, staff: Any, alice_order: Order) -> None:
+def test_offline_customer_gets_one_email_per_status_change(
+    alice: Any, staff: Any, alice_order: Order, settings: Any
+) -> None:
+    settings.SITE_URL = "https://shop.example.com"
     assert mail.outbox == [], "creating an order is not a change and sends nothing"
     change(alice_order, "confirmed", staff)
     change(alice_order, "preparing", staff)
@@ -39,6 +42,7 @@ def test_offline_customer_gets_one_email_per_status_change(alice: Any, staff: An
     first = mail.outbox[0]
     assert first.subject == f"Order {alice_order.number}: Confirmed"
     assert f"Your order {alice_order.number} is now confirmed (it was pending)." in first.body
+    assert f"https://shop.example.com/orders/{alice_order.pk}/" in first.body
     assert OrderEvent.objects.filter(order=alice_order, seq__gt=1, emailed_at=None).count() == 0
 
 
