@@ -40,7 +40,9 @@ def check_redis() -> None:
 
 async def check_channel_layer() -> None:
     layer = get_channel_layer()
-    channel = await layer.new_channel("healthz.")
+    # The process's own channel prefix: channels_redis lets one coroutine at a time pop the process's queue and
+    # hands out what it pops; a channel under another prefix starves while any open socket holds that turn.
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "healthz.ping"})
     message = await asyncio.wait_for(layer.receive(channel), CHECK_TIMEOUT_SECONDS)
     if message.get("type") != "healthz.ping":

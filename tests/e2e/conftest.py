@@ -38,6 +38,8 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_KEY": settings.SECRET_KEY,
         "CHANNEL_LAYER_PREFIX": prefix,
+        # The test process reads presence under its per-test prefix; the children must write there too.
+        "PRESENCE_KEY_PREFIX": settings.PRESENCE_KEY_PREFIX,
         "AUTH_STATE_PREFIX": settings.AUTH_STATE_PREFIX,
         "CELERY_QUEUE": queue,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

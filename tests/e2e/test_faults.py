@@ -271,6 +271,7 @@ async def test_clients_of_a_killed_daphne_reconnect_to_its_restart_with_after_se
     for status in (Status.PREPARING, Status.SHIPPED, Status.OUT_FOR_DELIVERY):
         for order in orders:
             await change(order, status, staff)  # pushed by the worker to a server that is not there
+    # The clients storm the new process as it starts listening (its /healthz must hold up: realtime/health.py).
     await asyncio.to_thread(start_server, port=server.port)
     await change(orders[0], Status.DELIVERED, staff)  # and one after the restart, live
 
