@@ -38,11 +38,11 @@ async def wait_for_pushes(worker: Process, count: int) -> None:
 
 
 async def test_staff_see_watchers_live_and_only_an_offline_customer_is_emailed(
-    alice: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any, settings: Any
+    alice: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any
 ) -> None:
-    env = {"PRESENCE_KEY_PREFIX": settings.PRESENCE_KEY_PREFIX}
-    server = await asyncio.to_thread(start_server, env=env)
-    worker = await asyncio.to_thread(start_worker, env=env)
+    # platform_env hands the children this test's presence key prefix, so they share its presence.
+    server = await asyncio.to_thread(start_server)
+    worker = await asyncio.to_thread(start_worker)
     path = f"{server.ws}/ws/orders/{alice_order.pk}/"
     staff_token, alice_token = tokens.issue_access_token(staff), tokens.issue_access_token(alice)
 
