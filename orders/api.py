@@ -120,9 +120,9 @@ def obtain_token(request: HttpRequest) -> HttpResponse:
     try:
         # Checked before the password: a throttled guess costs no password hashing.
         throttling.check(request, username=username)
+        # A failure is counted by orders.throttling's user_login_failed receiver, as for the login forms.
         user = authenticate(request, username=username, password=password)
         if user is None or not user.is_active:
-            throttling.record_failure(request, username=username)
             return error(401, "Invalid username or password.")
         return token_pair_json(tokens.start_session(user))
     except throttling.Throttled as exc:

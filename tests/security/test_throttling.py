@@ -68,3 +68,26 @@ def test_invalid_refresh_tokens_from_one_ip_get_429(db: None, settings: Any) -> 
         assert post_json(client, "/api/auth/refresh/", {"refresh": "guess"}).status_code == 401
     response = post_json(client, "/api/auth/refresh/", {"refresh": "guess"})
     assert response.status_code == 429 and int(response["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("login_path", ["/accounts/login/", "/admin/login/"])
+def test_the_site_and_admin_login_forms_share_the_throttle(staff: Any, settings: Any, login_path: str) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    client = Client(REMOTE_ADDR="203.0.113.50")
+    for _ in range(2):
+        assert attempt("staff", "wrong").status_code == 401  # the token endpoint's failures count here too
+    form = client.post(login_path, {"username": "staff", "password": "wrong"})
+    assert form.status_code == 200  # the form again, with its error
+    # Throttled now: the right password is refused by the form and by the token endpoint alike.
+    form = client.post(login_path, {"username": "staff", "password": PASSWORD})
+    assert form.status_code == 200 and "_auth_user_id" not in client.session
+    assert attempt("staff", PASSWORD).status_code == 429
+
+
+def test_force_login_and_the_right_password_still_work_with_the_throttle_backend_installed(alice: Any) -> None:
+    client = Client()
+    client.force_login(alice)
+    assert client.get("/api/orders/").status_code == 200
+    form = Client()
+    response = form.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302 and form.session["_auth_user_id"] == str(alice.pk)
