@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import platform_env, start_process, start_server, start_worker  # noqa: F401
 from tests.e2e.processes import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
+# Several engineers' suites share two cores: give waits room. The one timed promise (2 s) sets its own.
+expect.set_options(timeout=10_000)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
