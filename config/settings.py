@@ -219,7 +219,27 @@ REDIS_CONNECTION_OPTIONS = {
     "socket_connect_timeout": 5,
     "max_connections": env_int("REDIS_MAX_CONNECTIONS", 10_000),
 }
-if REDIS_SENTINELS or REDIS_URL:
+# CHANNEL_LAYER=core: channels_redis's RedisChannelLayer (messages wait in Redis lists up to `expiry` for a
+# server that is briefly away). CHANNEL_LAYER=pubsub: RedisPubSubChannelLayer, one PUBLISH per group that each
+# server process fans out locally (faster fan-out, docs/performance.md), but a message published while a server's
+# subscription is down is gone; clients then resume with after_seq.
+CHANNEL_LAYER = env_str("CHANNEL_LAYER", "core")
+if CHANNEL_LAYER not in ("core", "pubsub"):
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be core or pubsub, got {CHANNEL_LAYER!r}")
+if (REDIS_SENTINELS or REDIS_URL) and CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
+                    else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}
+                ],
+                "prefix": CHANNEL_LAYER_PREFIX,
+            },
+        }
+    }
+elif REDIS_SENTINELS or REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -252,6 +272,12 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# prefork (processes) or threads: docs/performance.md compares them for the push task.
+CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "prefork")
+# Celery's Django fixup closes the database connection before and after every task unless this is set: a new
+# PostgreSQL connection per push (about half the push task's time, docs/performance.md). worker/celery.py
+# instead closes connections as Django does around a request (CONN_MAX_AGE, health checks, after errors).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 10_000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from realtime import metrics
 
@@ -60,7 +63,7 @@ def publish_event(event: Any) -> None:
     """Send a status event to its customer's stream, the order's watchers and staff."""
     message = status_message(event)
     groups = (user_group(event.order.customer_id), order_group(event.order_id), STAFF_GROUP)
-    async_to_sync(_group_send_many)(groups, message)
+    run_on_layer(_group_send_many(groups, message))
     metrics.event_published()
 
 
@@ -131,3 +134,54 @@ async def _group_send_many(groups: Iterable[str], message: dict[str, Any]) -> No
     layer = get_channel_layer()
     for group in groups:
         await layer.group_send(group, message)
+
+
+# Longer than any healthy group_send; a stuck Redis raises TimeoutError, which the push task retries.
+LAYER_SEND_TIMEOUT_SECONDS = 10.0
+
+
+class _LayerLoop:
+    """One event loop per process, on a daemon thread, that sync code (Celery tasks) sends through.
+
+    async_to_sync from a plain thread runs each call on a new event loop, and channels_redis keeps its
+    connection pools per loop: every push paid for a new loop and new Redis connections (~15-30 ms, bench/).
+    Here the loop, and so the layer's pools, live as long as the process. Rebuilt after a fork (Celery's
+    prefork children): threads do not survive fork.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="channel-layer-loop", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_layer_loop = _LayerLoop()
+
+
+def run_on_layer(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a channel-layer coroutine from sync code and wait for it (errors and timeouts raise here).
+
+    The in-memory layer (embedded mode, some tests) lives on the caller's event loop, so it keeps
+    async_to_sync, which runs the coroutine there when called from within sync_to_async.
+    """
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        async_to_sync(_await)(coroutine)
+        return
+    future = asyncio.run_coroutine_threadsafe(coroutine, _layer_loop.loop())
+    try:
+        future.result(timeout=LAYER_SEND_TIMEOUT_SECONDS)
+    except TimeoutError:
+        future.cancel()
+        raise
+
+
+async def _await(coroutine: Coroutine[Any, Any, None]) -> None:
+    await coroutine

@@ -1,11 +1,26 @@
 """The Celery application: configured from Django settings (CELERY_*), tasks found in installed apps."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("order_tracking")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
+    """Around each task, what Django does around each request: drop a connection that is broken or past
+    CONN_MAX_AGE, keep a healthy one (settings.CELERY_DB_REUSE_MAX stops Celery closing it every time).
+    Eager tasks run inside their caller's transaction, which must stay open."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections as close_if_unusable_or_obsolete
+
+    close_if_unusable_or_obsolete()
