@@ -111,6 +111,7 @@ async def _client(
     sem: asyncio.Semaphore,
     opts: dict[str, Any],
     send_on_open: str | None,
+    await_reply: bool = False,
 ) -> None:
     url, own_protocols = split_target(target)
     if own_protocols:
@@ -119,6 +120,14 @@ async def _client(
         t0 = time.perf_counter()
         try:
             ws = await connect(url, **opts)
+            if send_on_open is not None:
+                await ws.send(send_on_open.replace("{i}", str(i)))
+            if await_reply:
+                # A server that accepts before it authenticates and subscribes (ours) is only ready once it
+                # answers: frames are handled after connect() finishes, so the reply proves the subscription.
+                await asyncio.wait_for(ws.recv(), timeout=opts["open_timeout"])
+                st.frames += 1
+                st.other_frames += 1
         except Exception as exc:  # noqa: BLE001 - any failure is a failed handshake to report
             st.failed += 1
             st.fail_reasons[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
@@ -130,8 +139,6 @@ async def _client(
     st.last_open = time.perf_counter()
     st.settle_one()
     try:
-        if send_on_open is not None:
-            await ws.send(send_on_open.replace("{i}", str(i)))
         async for frame in ws:
             now = time.time()
             st.frames += 1
@@ -163,6 +170,7 @@ async def run(
     connect_concurrency: int = 100,
     open_timeout: float = 20.0,
     send_on_open: str | None = None,
+    await_reply: bool = False,
     deflate: bool = False,
     ready_file: str | None = None,
     on_ready: ReadyHook | None = None,
@@ -191,7 +199,7 @@ async def run(
     sem = asyncio.Semaphore(max(1, connect_concurrency))
     t_start = time.perf_counter()
     hard_deadline = t_start + timeout
-    tasks = [asyncio.create_task(_client(i, u, st, sem, opts, send_on_open)) for i, u in enumerate(urls)]
+    tasks = [asyncio.create_task(_client(i, u, st, sem, opts, send_on_open, await_reply)) for i, u in enumerate(urls)]
     stop_reason = "timeout"
     try:
         if st.n == 0:
@@ -336,6 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--send-on-open", help="text each client sends once open ({i} = client index)")
     ap.add_argument(
+        "--await-reply",
+        action="store_true",
+        help="a client counts as open only once a first frame arrived (e.g. the pong to --send-on-open)",
+    )
+    ap.add_argument(
         "--deflate",
         action="store_true",
         help="offer permessage-deflate (off by default)",
@@ -363,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         connect_concurrency=args.connect_concurrency,
         open_timeout=args.open_timeout,
         send_on_open=args.send_on_open,
+        await_reply=args.await_reply,
         deflate=args.deflate,
         ready_file=args.ready_file,
         keep_samples=args.samples,

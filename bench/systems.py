@@ -32,6 +32,9 @@ class Scenario:
     expect: int
     changes: list[Trigger]  # one callable per change; fan-out runs them one at a time, waiting for quiet
     origin: str | None = None  # what a browser sends; our origin check refuses a socket without one
+    # Ours accepts the socket before it authenticates and joins its groups (so close codes reach the client):
+    # a client is counted open once its ping was answered, i.e. the subscription is in place.
+    ping_until_ready: bool = False
 
 
 class System:
@@ -78,7 +81,8 @@ class Ours(System):
         customers = ours.users("bench-c", watchers)
         orders = ours.new_orders(customers, changes)
         lines = ours.urls(self.handle, "/ws/notifications/", ours.tokens(customers))
-        return Scenario(lines, changes, [lambda o=o: ours.change([o], rate=None) for o in orders], self.origin)
+        return Scenario(lines, changes, [lambda o=o: ours.change([o], rate=None) for o in orders], self.origin,
+                        ping_until_ready=True)
 
     def fanout(self, watchers: int, changes: int, group: str) -> Scenario:
         from orders.states import Status
@@ -94,8 +98,8 @@ class Ours(System):
         else:
             lines = ours.urls(self.handle, "/ws/notifications/", ours.tokens(ours.users("bench-s", watchers,
                                                                                         staff=True)))
-        return Scenario(lines, watchers * changes,
-                        [lambda to=to: ours.change([order], rate=None, to=to) for to in steps[:changes]], self.origin)
+        changes_made = [lambda to=to: ours.change([order], rate=None, to=to) for to in steps[:changes]]
+        return Scenario(lines, watchers * changes, changes_made, self.origin, ping_until_ready=True)
 
 
 class Seed(System):
