@@ -202,6 +202,8 @@ class NotificationConsumer(TrackedConsumer):
 
     async def connected(self) -> None:
         self.last_seq: dict[int, int] = {}
+        # Per order, the first seq of the unbroken run of frames this connection has sent up to last_seq.
+        self.first_sent: dict[int, int] = {}
         # Where an order not in last_seq starts: unknown for staff (from the first frame seen), 0 for a
         # customer's order created after the stream opened.
         self.unknown_order_seq: int | None = None
@@ -210,12 +212,16 @@ class NotificationConsumer(TrackedConsumer):
             if self.user.is_staff:
                 await self.join(push.STAFF_GROUP)
             else:
+                # Each of the customer's orders starts at its seq before joining, so an older event pushed again
+                # (at-least-once, the outbox sweep) is dropped and one overtaken by a later event is filled in
+                # from the log. Events committed while joining are replayed, and their pushes then dropped.
+                before = await database_sync_to_async(selectors.customer_order_seqs)(self.user)
                 await self.join(push.user_group(self.user.pk))
-                # Read after joining, as on the order socket: each order starts at its seq now, so an older
-                # event pushed again (at-least-once, the outbox sweep) is dropped and one overtaken by a later
-                # event is filled from the log instead of being lost.
-                self.last_seq = await database_sync_to_async(selectors.customer_order_seqs)(self.user)
+                self.last_seq = dict(before)
                 self.unknown_order_seq = 0
+                for changed, seq in (await database_sync_to_async(selectors.customer_order_seqs)(self.user)).items():
+                    if seq > before.get(changed, 0):
+                        await self.replay(changed, before.get(changed, 0))
             await self.watch(presence.user_room(self.user.pk))
             return
         access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
@@ -252,11 +258,18 @@ class NotificationConsumer(TrackedConsumer):
             raise FrameError("not_found", "No such order.")
         if access is Access.FORBIDDEN:
             raise FrameError("forbidden", "You may not watch this order.")
-        # The stream's group already carries this order's live events; replay brings the client level.
+        # The stream's group already carries this order's live events; replay brings the client level. If this
+        # connection already sent the client an unbroken run of frames from after_seq on, only what follows is due.
+        first = self.first_sent.get(order_id)
+        last = self.last_seq.get(order_id, after_seq)
+        if first is not None and first <= after_seq + 1 <= last + 1:
+            after_seq = last
         await self.replay(order_id, after_seq)
 
     async def replay(self, order_id: int, after_seq: int) -> None:
         """Send the order's events after `after_seq` from the log, oldest first."""
+        if order_id not in self.first_sent or after_seq != self.last_seq.get(order_id):
+            self.first_sent[order_id] = after_seq + 1  # not a continuation: a new run of frames starts here
         self.last_seq[order_id] = after_seq
         while not self.closed:
             events = await database_sync_to_async(selectors.events_after)(order_id, self.last_seq[order_id])
@@ -277,6 +290,7 @@ class NotificationConsumer(TrackedConsumer):
         await self.send_text(message["text"])
         metrics.status_delivered(message)
         self.last_seq[order_id] = seq
+        self.first_sent.setdefault(order_id, seq)
 
     async def staff_alert(self, message: dict[str, Any]) -> None:
         await self.send_text(message["text"])

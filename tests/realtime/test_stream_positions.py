@@ -3,10 +3,12 @@ outbox or the worker are dropped, and an event overtaken by a later one is fille
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from orders import services, tokens
 from orders.models import Order, OrderEvent
@@ -27,6 +29,12 @@ async def stream(user: Any) -> Any:
     return comm
 
 
+async def age(order: Order, seqs: list[int]) -> None:
+    """Make the events a minute old: long before the stream opened."""
+    events = OrderEvent.objects.filter(order=order, seq__in=seqs)
+    await database_sync_to_async(events.update)(created_at=timezone.now() - timedelta(minutes=1))
+
+
 async def publish(order: Order, seq: int) -> None:
     """Push one stored event again, as the worker's retry or the outbox sweep does."""
     event = await database_sync_to_async(OrderEvent.objects.select_related("order").get)(order=order, seq=seq)
@@ -37,6 +45,7 @@ async def test_a_repeated_push_of_an_event_from_before_the_stream_opened_is_drop
     alice: Any, staff: Any, alice_order: Order
 ) -> None:
     await database_sync_to_async(services.change_status)(order=alice_order, to="confirmed", actor=staff)
+    await age(alice_order, [1, 2])
     comm = await stream(alice)
     await publish(alice_order, 2)
     assert await comm.receive_nothing(timeout=0.5)
@@ -65,4 +74,20 @@ async def test_an_order_created_after_the_stream_opened_starts_from_its_first_ev
     order = await database_sync_to_async(make_order)(alice)
     frame = await comm.receive_json_from(timeout=3)
     assert (frame["order_id"], frame["seq"], frame["status"]) == (order.pk, 1, "pending")
+    await comm.disconnect()
+
+
+
+async def test_subscribe_does_not_repeat_what_this_stream_already_sent_after_that_seq(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    comm = await stream(alice)
+    await database_sync_to_async(services.change_status)(order=alice_order, to="confirmed", actor=staff)
+    assert (await comm.receive_json_from(timeout=3))["seq"] == 2
+    # The client's subscribe crossed that frame on the wire: it already has seq 2 from this very socket.
+    await comm.send_json_to({"type": "subscribe", "order_id": alice_order.pk, "after_seq": 1})
+    assert await comm.receive_nothing(timeout=0.5)
+    # But a client further behind gets everything after its seq again, in order.
+    await comm.send_json_to({"type": "subscribe", "order_id": alice_order.pk, "after_seq": 0})
+    assert [(await comm.receive_json_from(timeout=3))["seq"] for _ in range(2)] == [1, 2]
     await comm.disconnect()
