@@ -39,3 +39,14 @@ def _fast_password_hashing(settings: Any) -> None:
 
 # Real-process fixtures for the slow-client and log tests.
 from tests.e2e.conftest import platform_env, start_process, start_server  # noqa: E402, F401
+
+
+async def refused_with(comm: Any) -> dict[str, Any]:
+    """Connect, read the close the server sends right after accepting, then disconnect as a real server would
+    (an app left waiting on the channel layer slows the event loop's teardown)."""
+    connected, _ = await comm.connect()
+    assert connected
+    message = await comm.receive_output(timeout=3)
+    await comm.disconnect()
+    assert message["type"] == "websocket.close", message
+    return message

@@ -19,6 +19,7 @@ from orders import services, tokens
 from orders.models import Order
 from tests.conftest import make_order, make_user
 from tests.realtime.conftest import communicator
+from tests.security.conftest import refused_with
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -112,13 +113,16 @@ async def socket_answer(world: World, endpoint: str, caller: Caller) -> tuple[An
     assert connected
     if endpoint.startswith("WS subscribe"):
         if not await comm.receive_nothing(timeout=0.2):
-            return (await comm.receive_output(timeout=1))["code"], []
+            code = (await comm.receive_output(timeout=1))["code"]
+            await comm.disconnect()
+            return code, []
         await comm.send_json_to({"type": "subscribe", "order_id": order_id, "after_seq": 0})
     await comm.send_json_to({"type": "ping"})
     frames: list[dict[str, Any]] = []
     while True:
         message = await comm.receive_output(timeout=3)
         if message["type"] == "websocket.close":
+            await comm.disconnect()
             return message["code"], frames
         frame = json.loads(message["text"])
         if frame == {"type": "pong"}:
@@ -180,6 +184,4 @@ async def test_the_inactive_users_old_session_is_anonymous_everywhere() -> None:
     response = await database_sync_to_async(client.get)(f"/api/orders/{world.order.pk}/")
     assert response.status_code == 401
     cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
-    comm = communicator("/ws/notifications/", headers=[cookie])
-    assert (await comm.connect())[0]
-    assert (await comm.receive_output(timeout=3))["code"] == 4001
+    assert (await refused_with(communicator("/ws/notifications/", headers=[cookie])))["code"] == 4001

@@ -13,8 +13,8 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from orders import tokens
-from tests.realtime.conftest import close_code, communicator, session_cookie
-from tests.security.conftest import login, post_json
+from tests.realtime.conftest import communicator, session_cookie
+from tests.security.conftest import login, post_json, refused_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,8 +41,8 @@ async def test_a_disabled_query_token_is_refused_even_alongside_a_session_cookie
     settings.WS_ALLOW_QUERY_TOKEN = False
     token = await database_sync_to_async(tokens.issue_access_token)(alice)
     cookie = await database_sync_to_async(session_cookie)(alice)
-    assert await close_code(communicator(f"/ws/notifications/?token={token}", headers=[cookie])) == 4001
-    assert await close_code(communicator(f"/ws/notifications/?token={token}")) == 4001
+    assert (await refused_with(communicator(f"/ws/notifications/?token={token}", headers=[cookie])))["code"] == 4001
+    assert (await refused_with(communicator(f"/ws/notifications/?token={token}")))["code"] == 4001
 
 
 async def open_bearer(user: Any, path: str = "/ws/notifications/") -> Any:
@@ -60,6 +60,7 @@ async def test_one_socket_over_the_per_user_cap_is_closed_with_4008_and_a_reason
     first, second = await open_bearer(alice), await open_bearer(alice)
     third = await open_bearer(alice)
     closed = await third.receive_output(timeout=3)
+    await third.disconnect()
     assert (closed["type"], closed["code"], closed["reason"]) == ("websocket.close", 4008, "too many connections")
     bob_socket = await open_bearer(bob)
     await bob_socket.send_json_to({"type": "ping"})
@@ -80,6 +81,7 @@ async def test_the_cap_counts_every_kind_of_socket_of_the_user(alice: Any, alice
     order_socket = await open_bearer(alice, f"/ws/orders/{alice_order.pk}/")
     chat = await open_bearer(alice, f"/ws/orders/{alice_order.pk}/chat/")
     assert (await chat.receive_output(timeout=3))["code"] == 4008
+    await chat.disconnect()
     for comm in (stream, order_socket):
         await comm.disconnect()
 
@@ -96,6 +98,7 @@ async def test_logout_closes_that_sessions_open_sockets_with_4001(alice: Any, se
     response = await database_sync_to_async(post_json)(client, "/api/auth/logout/", {"refresh": phone["refresh"]})
     assert response.status_code == 204
     closed = await phone_ws.receive_output(timeout=5)
+    await phone_ws.disconnect()
     assert (closed["type"], closed["code"]) == ("websocket.close", 4001)
     await laptop_ws.send_json_to({"type": "ping"})
     assert await laptop_ws.receive_json_from(timeout=3) == {"type": "pong"}
@@ -113,6 +116,7 @@ async def test_a_session_socket_closes_when_the_session_is_logged_out(alice: Any
     assert await comm.receive_json_from(timeout=3) == {"type": "pong"}
     await database_sync_to_async(client.logout)()
     closed = await comm.receive_output(timeout=5)
+    await comm.disconnect()
     assert (closed["type"], closed["code"]) == ("websocket.close", 4001)
 
 
@@ -122,4 +126,5 @@ async def test_a_user_deactivated_while_connected_is_closed_with_4001(alice: Any
     alice.is_active = False
     await database_sync_to_async(alice.save)()
     closed = await comm.receive_output(timeout=5)
+    await comm.disconnect()
     assert (closed["type"], closed["code"]) == ("websocket.close", 4001)
