@@ -37,6 +37,9 @@ async def close_code(comm: WebsocketCommunicator) -> int:
     assert connected
     message = await comm.receive_output(timeout=3)
     assert message["type"] == "websocket.close", message
+    # As a server does after a close: deliver websocket.disconnect so the consumer finishes now, not when
+    # the test's event loop is torn down (where cancelling its channel-layer receive can stall).
+    await comm.disconnect(code=message["code"])
     return message["code"]
 
 
