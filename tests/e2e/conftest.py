@@ -24,7 +24,8 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
     The test process uses the same prefix and queue, so what it enqueues reaches the children's workers.
     """
     db = connection.settings_dict
-    database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    user, host, port = db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    database_url = f"postgres://{user}@{host}:{port}/{db['NAME']}"
     run_id = uuid.uuid4().hex[:8]
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
     queue = f"e2e-{run_id}"
