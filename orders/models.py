@@ -11,7 +11,6 @@ from django.db import models, transaction
 
 from orders.states import Status
 
-
 # Crockford-style alphabet: no I, L, O or U, so numbers read aloud over the phone are unambiguous.
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

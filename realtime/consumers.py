@@ -98,6 +98,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 return
             await limits.take_connection_slot_async(self.user.pk, self.channel_name)
 
+    async def admit_to_order(self, order_id: int) -> bool:
+        """Whether the user may watch the order; if not, the socket is closed with 4004 or 4003."""
+        access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
+        if access is Access.ALLOWED:
+            return True
+        await self.refuse(CLOSE_NOT_FOUND if access is Access.MISSING else CLOSE_FORBIDDEN)
+        return False
+
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups.append(group)
@@ -224,12 +232,7 @@ class NotificationConsumer(TrackedConsumer):
                         await self.replay(changed, before.get(changed, 0))
             await self.watch(presence.user_room(self.user.pk))
             return
-        access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
-        if access is Access.MISSING:
-            await self.refuse(CLOSE_NOT_FOUND)
-            return
-        if access is Access.FORBIDDEN:
-            await self.refuse(CLOSE_FORBIDDEN)
+        if not await self.admit_to_order(order_id):
             return
         # Join before reading the log: anything committed meanwhile arrives as a group message after
         # the replay and is dropped there by seq, so the seam has no gap and no duplicate.
@@ -301,12 +304,7 @@ class ChatConsumer(TrackedConsumer):
 
     async def connected(self) -> None:
         self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
-        access = await database_sync_to_async(selectors.order_access)(self.user, self.order_id)
-        if access is Access.MISSING:
-            await self.refuse(CLOSE_NOT_FOUND)
-            return
-        if access is Access.FORBIDDEN:
-            await self.refuse(CLOSE_FORBIDDEN)
+        if not await self.admit_to_order(self.order_id):
             return
         await self.join(push.chat_group(self.order_id))
         await self.watch(presence.order_room(self.order_id))

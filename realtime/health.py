@@ -25,9 +25,10 @@ def check_db() -> None:
 def check_redis() -> None:
     timeouts = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS}
     if settings.REDIS_SENTINELS:
-        client = redis.sentinel.Sentinel(
-            settings.REDIS_SENTINELS, sentinel_kwargs={**timeouts, **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})},
-        ).master_for(settings.REDIS_SENTINEL_MASTER, password=settings.REDIS_PASSWORD or None, **timeouts)
+        sentinel_kwargs = {**timeouts, **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})}
+        sentinel = redis.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=sentinel_kwargs)
+        password = settings.REDIS_PASSWORD or None
+        client = sentinel.master_for(settings.REDIS_SENTINEL_MASTER, password=password, **timeouts)
     elif settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL, **timeouts)
     else:
