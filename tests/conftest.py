@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from orders.models import Order, OrderItem
+from worker.celery import app as celery_app
 
 PASSWORD = "correct-horse-battery"
 
@@ -97,3 +98,11 @@ def alice_order(alice: Any) -> Order:
 @pytest.fixture
 def bob_order(bob: Any) -> Order:
     return make_order(bob)
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run send_order_update inline at commit: the real push over the real Redis channel layer, no worker."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False

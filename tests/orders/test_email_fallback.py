@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,17 +12,9 @@ from orders import services, tasks
 from orders.models import Order, OrderEvent
 from tests.conftest import make_order
 from tests.realtime.sockets import Socket
-from worker.celery import app as celery_app
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    """The push and the e-mail task run inline at commit, on the real Redis; no worker process."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def change(order: Order, to: str, actor: Any) -> OrderEvent:

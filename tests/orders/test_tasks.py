@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,15 +21,8 @@ from tests.conftest import make_order
 from tests.realtime.conftest import communicator
 from worker.celery import app as celery_app
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    """Pushes run inline at commit on the real Redis channel layer; the tests call the tasks themselves."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 async def bearer(user: Any) -> list[str]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
-from worker.celery import app as celery_app
 
 ORIGIN = (b"origin", b"http://localhost")
 
@@ -42,10 +39,3 @@ async def close_code(comm: WebsocketCommunicator) -> int:
     await comm.disconnect(code=message["code"])
     return message["code"]
 
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Run send_order_update inline at commit: the real push over the real Redis channel layer, no worker."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False

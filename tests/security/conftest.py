@@ -9,7 +9,6 @@ import pytest
 from django.test import Client
 
 from tests.conftest import PASSWORD, make_user
-from tests.realtime.conftest import eager_celery  # noqa: F401  (a fixture: pushes run inline, on the real layer)
 
 
 @pytest.fixture
