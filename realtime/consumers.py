@@ -9,6 +9,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -97,6 +98,15 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
                 return
             await limits.take_connection_slot_async(self.user.pk, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels' dispatch first hops to the one sync thread to close stale DB connections, for every
+        # message: a fan-out to N sockets queued N hops behind each other (bench/: ~60% of the server's time).
+        # Every database call here goes through database_sync_to_async, which closes them around the call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def admit_to_order(self, order_id: int) -> bool:
         """Whether the user may watch the order; if not, the socket is closed with 4004 or 4003."""
