@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP to Django, WebSockets through origin check, session and JWT auth to consumers."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -25,3 +26,10 @@ application = RequestContextMiddleware(ProtocolTypeRouter(
         ),
     }
 ))
+
+
+# A server holds every open socket's objects for hours, and with the default thresholds the collector scanned
+# them all every few hundred frames: 200-300 ms pauses in a fan-out to 1,000 sockets (docs/performance.md).
+# Objects made at start-up leave the scans for good; short-lived ones get room to die before a collection.
+gc.freeze()
+gc.set_threshold(50_000, 20, 10)
