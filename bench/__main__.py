@@ -15,12 +15,14 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.baselines._proc import drive
 from bench.procstats import usage, wait_quiet
+from bench.profile import recorded
 from bench.systems import Ceiling, Ours, Scenario, Seed, System
 
 SYSTEMS = ("ours", "seed", "ceiling")
@@ -34,6 +36,7 @@ class Plan:
     latency_rate: float
     fanout_changes: int
     session_timeout: float
+    profile_dir: Path | None = None
 
 
 @dataclass
@@ -82,15 +85,22 @@ def run_fanout(system: System, watchers: int, group: str, plan: Plan, client_cpu
 
     def on_ready() -> None:
         marks["start"] = usage(system.procs)
-        for change in scenario.changes:
-            change()
-            wait_quiet(system.procs)
+        with profiling(system, f"fanout-{group}", plan):
+            for change in scenario.changes:
+                change()
+                wait_quiet(system.procs)
         marks["end"] = usage(system.procs)
 
     out = session(scenario, on_ready, plan, client_cpus)
     if "end" in marks:
         out["cpu_seconds"] = marks["end"].cpu_seconds - marks["start"].cpu_seconds
     return out
+
+
+def profiling(system: System, what: str, plan: Plan) -> AbstractContextManager[None]:
+    if plan.profile_dir is None:
+        return nullcontext()
+    return recorded(system.web[0], plan.profile_dir / f"{system.name}-{what}.txt")
 
 
 def session(scenario: Scenario, on_ready: Any, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
@@ -270,6 +280,9 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     ap.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                              "postgres://postgres@127.0.0.1:5432/bench"))
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--fanout-changes", type=int, default=3, help="changes per fan-out session (default 3)")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="record each fan-out's server with py-spy into DIR (collapsed stacks and top functions)")
     args = ap.parse_args(argv)
     if args.quick:
         plan = Plan(watchers=[1, 3], fanout=3, latency_changes=3, latency_rate=20.0, fanout_changes=2,
@@ -277,7 +290,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     else:
         watchers = [int(w) for w in args.watchers.split(",") if w.strip()]
         plan = Plan(watchers=watchers, fanout=args.fanout or max(watchers), latency_changes=args.changes,
-                    latency_rate=args.rate, fanout_changes=3, session_timeout=120.0)
+                    latency_rate=args.rate, fanout_changes=args.fanout_changes, session_timeout=120.0)
+    plan.profile_dir = args.profile
     unknown = set(args.systems.split(",")) - set(SYSTEMS)
     if unknown:
         ap.error(f"unknown systems {sorted(unknown)}")
@@ -312,9 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f}; "
           f"{time.monotonic() - started:.0f} s")
+    if plan.profile_dir is not None:
+        print(f"profiles (py-spy, collapsed stacks and top functions): {plan.profile_dir}")
     if args.json:
         Path(args.json).write_text(json.dumps({"plan": plan.__dict__, "results": [r.__dict__ for r in results]},
-                                              indent=2))
+                                              indent=2, default=str))
     return 0
 
 

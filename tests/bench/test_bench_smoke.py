@@ -28,8 +28,9 @@ def bench_database_url() -> str:
 @pytest.mark.timeout(400)
 def test_quick_benchmark_prints_every_row_for_ours_the_seed_and_the_ceiling(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    profiles = tmp_path / "profiles"
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(out),
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out), "--profile", str(profiles),
          "--redis-url", settings.REDIS_URL, "--database-url", bench_database_url()],
         cwd=REPO, capture_output=True, text=True, timeout=360,
         env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
@@ -51,3 +52,9 @@ def test_quick_benchmark_prints_every_row_for_ours_the_seed_and_the_ceiling(tmp_
         assert result["notes"] == [], result["notes"]
     assert "ours/seed" in run.stdout and "ours/ceiling" in run.stdout
     assert "cores:" in run.stdout
+
+    # --profile attached py-spy to each system's server during its fan-outs and summarised its samples (a server
+    # this idle may give none: py-spy records busy stacks only).
+    for name in ("ours-fanout-order", "ours-fanout-staff", "seed-fanout-order", "ceiling-fanout-order"):
+        top = (profiles / f"{name}.top.txt").read_text()
+        assert f"samples of {name}.txt" in top or top == "no samples\n", top[:500]
