@@ -7,6 +7,7 @@ generator and the change trigger on the other. Only 127.0.0.1; every process sta
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -125,7 +126,11 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
     result = Result(system.name, system.server_label, cores=f"server {server_cpus}, clients {client_cpus or 'any'}")
     rows = result.rows
     lost = dups = 0
-    # Smallest first warms the server up (imports, pools); the largest then measures memory on a lean heap.
+    # Not measured: a few changes to one watcher, so first-use costs of every process (connections to Redis,
+    # the broker and PostgreSQL, lazy imports) do not count as a change's latency.
+    progress(f"{system.name}: warm-up")
+    run_latency(system, 1, dataclasses.replace(plan, latency_changes=5), client_cpus)
+    # Smallest first; the largest then measures memory on a lean heap.
     order = sorted(plan.watchers)
     order = order[:1] + sorted(order[1:], reverse=True)
     largest = max(plan.watchers)
