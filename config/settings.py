@@ -164,7 +164,22 @@ TEMPLATES = [
 ]
 
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Under ASGI each HTTP request runs its sync code on a thread of its own, so a persistent connection
+    # (CONN_MAX_AGE) stays open with its dead thread until the garbage collector finds it; under load PostgreSQL
+    # ran out of connections. Django's docs say to use a pool instead: each process borrows from its own
+    # psycopg pool (checked on every borrow) and gives the connection back at the end of a request, a consumer's
+    # database call or a Celery task.
+    # DATABASE_POOL=false keeps one persistent connection per thread instead: for a process whose threads do
+    # not give connections back (the test process runs ORM calls on plain threads; make test sets it).
+    if env_bool("DATABASE_POOL", True):
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),  # seconds to wait for a free connection
+        }
+    else:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     if env_str("TEST_DATABASE_NAME"):
         # Lets parallel test runs on one PostgreSQL server keep apart.
         DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
@@ -274,9 +289,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # prefork (processes) or threads: docs/performance.md compares them for the push task.
 CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "prefork")
-# Celery's Django fixup closes the database connection before and after every task unless this is set: a new
-# PostgreSQL connection per push (about half the push task's time, docs/performance.md). worker/celery.py
-# instead closes connections as Django does around a request (CONN_MAX_AGE, health checks, after errors).
+# Celery's Django fixup closes the database connection before and after every task unless this is set, and
+# in a prefork child with a pool it closes the whole pool: a new PostgreSQL connection per push (about half the
+# push task's time, docs/performance.md). worker/celery.py instead gives the connection back to the pool after
+# each task, as Django does after a request.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 10_000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
