@@ -1,4 +1,4 @@
-# The platform's one image: web (daphne or uvicorn), celery worker and celery beat differ only by command.
+# The platform's one image: web (uvicorn, or daphne), celery worker and celery beat differ only by command.
 # Slim, non-root, pinned requirements; build with `docker compose build`.
 FROM python:3.11-slim-bookworm
 
@@ -30,4 +30,4 @@ RUN QUIET_EMBEDDED_WARNING=1 python manage.py collectstatic --noinput --verbosit
 USER app
 EXPOSE 8000
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "config.asgi:application"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--ws", "websockets-sansio", "--proxy-headers", "--no-access-log", "--timeout-graceful-shutdown", "20"]

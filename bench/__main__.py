@@ -279,8 +279,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     ap.add_argument("--rate", type=float, default=20.0, help="changes/s in a latency session (default 20)")
     ap.add_argument("--quick", action="store_true", help="a few clients for seconds: the smoke test's size")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="which to run (default ours,seed,ceiling)")
-    ap.add_argument("--server", choices=["daphne", "uvicorn"], default=os.environ.get("BENCH_SERVER", "daphne"),
-                    help="our web server (default daphne, or BENCH_SERVER)")
+    ap.add_argument("--server", choices=["uvicorn", "daphne"], default=os.environ.get("BENCH_SERVER", "uvicorn"),
+                    help="our web server (default uvicorn, the production default; or BENCH_SERVER)")
     ap.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"))
     ap.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                              "postgres://postgres@127.0.0.1:5432/bench"))

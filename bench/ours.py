@@ -22,7 +22,7 @@ CHANNEL_PREFIX = f"benchours{os.getpid()}"
 PRESENCE_PREFIX = "benchpresence"
 AUTH_PREFIX = "benchauth"
 CELERY_QUEUE = "bench_ours"
-SERVERS = ("daphne", "uvicorn")
+SERVERS = ("uvicorn", "daphne")
 
 
 def ensure_database(database_url: str) -> None:
@@ -83,7 +83,7 @@ def start(
     database_url: str,
     redis_url: str,
     *,
-    server: str = "daphne",
+    server: str = "uvicorn",
     worker_concurrency: int = 2,
     server_cpus: Sequence[int] | None = None,
     worker_cpus: Sequence[int] | None = None,
@@ -91,7 +91,7 @@ def start(
     ready_timeout: float = 60.0,
 ) -> OursStack:
     """Migrate the bench database, then start the web server and the worker with the production commands."""
-    from worker.processes import uvicorn_command, web_command, worker_command
+    from worker.processes import daphne_command, web_command, worker_command
 
     if server not in SERVERS:
         raise ValueError(f"server must be one of {SERVERS}, got {server!r}")
@@ -104,7 +104,7 @@ def start(
     stack = Stack()
     env = child_env(**platform_env(database_url, redis_url))
     port = free_port()
-    web = web_command(port=port) if server == "daphne" else uvicorn_command(port=port)
+    web = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
     # No gossip/mingle/heartbeat: a lone worker has no peers, and it keeps the worker's CPU figure ours.
     worker = [*worker_command(concurrency=worker_concurrency, hostname="benchours@%h"),
               "--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -1,4 +1,4 @@
-"""Browser fixtures: Debian's chromium driven by Playwright, against real daphne and celery processes.
+"""Browser fixtures: Debian's chromium driven by Playwright, against real uvicorn and celery processes.
 
 The process fixtures are the end-to-end suite's own (imported, so tests/e2e keeps them); static files are
 collected once so whitenoise serves the pages' CSS and JS exactly as in production.

@@ -1,4 +1,4 @@
-"""The live pages in Debian's chromium against real daphne + celery: a status changed in /admin/ reaches
+"""The live pages in Debian's chromium against real uvicorn + celery: a status changed in /admin/ reaches
 the customer's open page without reload, the page survives a server restart without missing anything,
 the staff board follows changes and chats, and another customer's order is a 404."""
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.processes import beat_command, uvicorn_command, web_command, worker_command
+from worker.processes import beat_command, daphne_command, web_command, worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker", "beat")
@@ -45,13 +45,20 @@ def test_beat_uses_the_database_scheduler_and_never_scales(compose: dict[str, An
     assert beat["deploy"]["replicas"] == 1
 
 
-def test_documented_uvicorn_alternative_is_the_tested_command() -> None:
+def test_documented_daphne_alternative_is_the_tested_command() -> None:
     text = (ROOT / "compose.yaml").read_text()
-    alternative = re.search(r"# command: (\[\"uvicorn\".*\])", text)
-    assert alternative is not None, "compose.yaml should show the uvicorn command next to web's"
-    assert yaml.safe_load(alternative.group(1)) == bare(uvicorn_command(host="0.0.0.0", port=8000, workers=4))
-    assert " ".join(bare(uvicorn_command(host="0.0.0.0", port=8000, workers=4))).replace(" 4 ", " N ") in (
-        ROOT / "docs" / "deployment.md").read_text().replace("--workers 4", "--workers N")
+    alternative = re.search(r"# command: (\[\"daphne\".*\])", text)
+    assert alternative is not None, "compose.yaml should show the daphne command next to web's"
+    assert yaml.safe_load(alternative.group(1)) == bare(daphne_command(host="0.0.0.0", port=8000))
+    assert " ".join(bare(daphne_command(host="0.0.0.0", port=8000))) in (ROOT / "docs" / "deployment.md").read_text()
+
+
+def test_web_trusts_forwarded_headers_from_nginx_only_by_network(compose: dict[str, Any]) -> None:
+    # uvicorn trusts X-Forwarded-For from FORWARDED_ALLOW_IPS only (default loopback): without it every client
+    # would share nginx's address, and the per-IP throttles one bucket. web is reachable only through nginx.
+    web = compose["services"]["web"]
+    assert web["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert "ports" not in web
 
 
 def test_long_running_services_restart_and_have_health_checks(compose: dict[str, Any]) -> None:

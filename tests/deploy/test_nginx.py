@@ -1,4 +1,4 @@
-"""deploy/nginx.conf for real: nginx in front of a real daphne, HTTP and a WebSocket through it.
+"""deploy/nginx.conf for real: nginx in front of a real uvicorn, HTTP and a WebSocket through it.
 
 Only the addresses change (loopback ports instead of compose's `web:8000` and port 80); every location and
 header is the file's own.
@@ -20,48 +20,10 @@ from websockets.asyncio.client import connect
 
 from orders import services, tokens
 from orders.models import Order
-from tests.e2e.processes import Process, Server, free_port
+from tests.e2e.processes import Nginx, Process, Server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Nginx(Process):
-    def __init__(self, upstream_port: int, workdir: Path) -> None:
-        self.port = free_port()
-        self.access_log = workdir / "access.log"
-        site = (ROOT / "deploy" / "nginx.conf").read_text()
-        replacements = {
-            "server web:8000": f"server 127.0.0.1:{upstream_port}",
-            "listen 80;": f"listen 127.0.0.1:{self.port};",
-            "include /etc/nginx/conf.d/app-locations.inc;": f"include {ROOT / 'deploy' / 'app-locations.inc'};",
-            "access_log /dev/stdout json_combined;": f"access_log {self.access_log} json_combined;",
-        }
-        for old, new in replacements.items():
-            assert old in site, f"deploy/nginx.conf changed: {old!r} not found"
-            site = site.replace(old, new)
-        (workdir / "site.conf").write_text(site)
-        (workdir / "nginx.conf").write_text(
-            f"daemon off;\nmaster_process off;\nerror_log {workdir / 'error.log'} info;\npid {workdir / 'nginx.pid'};\n"
-            "events { worker_connections 256; }\n"
-            f"http {{\n  include /etc/nginx/mime.types;\n  include {workdir / 'site.conf'};\n}}\n")
-        super().__init__(f"nginx-{self.port}", ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-                         {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 10) -> Nginx:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive()
-            try:
-                with urllib.request.urlopen(f"{self.http}/nginx-health", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"nginx did not answer:\n{self.log}")
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:

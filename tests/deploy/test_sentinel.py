@@ -47,7 +47,7 @@ async def test_server_reaches_redis_and_channel_layer_through_the_sentinel(
     sentinel_env: dict[str, str], start_process: Callable[..., Process], private_redis: RedisServer
 ) -> None:
     port = free_port()
-    server = start_process(Server(f"daphne-{port}", web_command(port=port), sentinel_env, port))
+    server = start_process(Server(f"web-{port}", web_command(port=port), sentinel_env, port))
     await asyncio.to_thread(server.wait_ready)  # /healthz answers 200 only when db, redis and layer are ok
 
     private_redis.stop()

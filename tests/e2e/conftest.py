@@ -1,4 +1,5 @@
-"""Fixtures that start real daphne, celery worker and beat processes on real Redis and the test PostgreSQL database."""
+"""Fixtures that start real uvicorn (or daphne), celery worker and beat processes on real Redis and the test
+PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from django.db import connection
 
 from tests.e2e.processes import Process, RedisServer, Server, free_port
-from worker.processes import beat_command, uvicorn_command, web_command, worker_command
+from worker.processes import beat_command, daphne_command, web_command, worker_command
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,7 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "DATABASE_POOL": "true",  # the production default, whatever the test process uses
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_KEY": settings.SECRET_KEY,
         "CHANNEL_LAYER_PREFIX": prefix,
@@ -67,9 +69,9 @@ def start_process() -> Iterator[Callable[..., Process]]:
 
 @pytest.fixture
 def start_server(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Server]:
-    def start(*, port: int | None = None, server: str = "daphne", env: dict[str, str] | None = None) -> Server:
+    def start(*, port: int | None = None, server: str = "uvicorn", env: dict[str, str] | None = None) -> Server:
         port = port or free_port()
-        command = web_command(port=port) if server == "daphne" else uvicorn_command(port=port)
+        command = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
         process = Server(f"{server}-{port}", command, {**platform_env, **(env or {})}, port)
         start_process(process)
         return process.wait_ready()

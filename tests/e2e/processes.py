@@ -115,3 +115,51 @@ class RedisServer(Process):
     def wait_ready(self, timeout: float = 10) -> RedisServer:
         self.wait_for_log("Ready to accept connections", timeout)
         return self
+
+
+class Nginx(Process):
+    """nginx with deploy/nginx.conf and deploy/app-locations.inc in front of one web process on loopback.
+
+    Only the addresses change (and whatever `location_changes` replaces in the locations file).
+    """
+
+    def __init__(self, upstream_port: int, workdir: Path, location_changes: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.access_log = workdir / "access.log"
+        site = (ROOT / "deploy" / "nginx.conf").read_text()
+        replacements = {
+            "server web:8000": f"server 127.0.0.1:{upstream_port}",
+            "listen 80;": f"listen 127.0.0.1:{self.port};",
+            "include /etc/nginx/conf.d/app-locations.inc;": f"include {workdir / 'app-locations.inc'};",
+            "access_log /dev/stdout json_combined;": f"access_log {self.access_log} json_combined;",
+        }
+        for old, new in replacements.items():
+            assert old in site, f"deploy/nginx.conf changed: {old!r} not found"
+            site = site.replace(old, new)
+        (workdir / "site.conf").write_text(site)
+        locations = (ROOT / "deploy" / "app-locations.inc").read_text()
+        for old, new in (location_changes or {}).items():
+            assert old in locations, f"deploy/app-locations.inc changed: {old!r} not found"
+            locations = locations.replace(old, new)
+        (workdir / "app-locations.inc").write_text(locations)
+        (workdir / "nginx.conf").write_text(
+            f"daemon off;\nmaster_process off;\nerror_log {workdir / 'error.log'} info;\npid {workdir / 'nginx.pid'};\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n  include /etc/nginx/mime.types;\n  include {workdir / 'site.conf'};\n}}\n")
+        super().__init__(f"nginx-{self.port}", ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+                         {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 10) -> Nginx:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"{self.http}/nginx-health", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"nginx did not answer:\n{self.log}")

@@ -1,5 +1,6 @@
-"""The spine end to end: staff change an order in /admin/ of a real daphne; a real celery worker pushes it
-over Redis; the owner's real WebSocket client gets `order.status`, another customer's gets nothing."""
+"""The spine end to end: staff change an order in /admin/ of a real uvicorn (the production default) or daphne
+(the alternative); a real celery worker pushes it over Redis; the owner's real WebSocket client gets
+`order.status`, another customer's gets nothing."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from tests.e2e.browser_session import BrowserSession
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.parametrize("server_kind", ["uvicorn", "daphne"])
 async def test_admin_change_reaches_owner_socket_within_2s_and_not_other_customer(
-    alice: Any, bob: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any
+    server_kind: str, alice: Any, bob: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any
 ) -> None:
-    server = await asyncio.to_thread(start_server)
+    server = await asyncio.to_thread(start_server, server=server_kind)
     await asyncio.to_thread(start_worker)
     alice_token, bob_token = tokens.issue_access_token(alice), tokens.issue_access_token(bob)
     origin = server.http

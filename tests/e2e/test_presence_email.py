@@ -1,4 +1,4 @@
-"""Presence and the e-mail fallback across real processes: daphne tracks watchers in Redis, staff see them
+"""Presence and the e-mail fallback across real processes: the server tracks watchers in Redis, staff see them
 live, and the celery worker e-mails a status change only when the customer has no socket open."""
 
 from __future__ import annotations

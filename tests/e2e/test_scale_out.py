@@ -1,4 +1,4 @@
-"""Scale-out with real processes: two daphne servers and two celery workers on one Redis and one PostgreSQL.
+"""Scale-out with real processes: two uvicorn servers and two celery workers on one Redis and one PostgreSQL.
 
 Redis carries the groups between the server processes (the seed's closing tip), so a client on either
 server sees every event; when its server dies, the client resumes on the other with after_seq and misses
@@ -24,7 +24,7 @@ from orders import selectors, services, tokens
 from orders.models import Order
 from tests.conftest import make_order
 from tests.e2e.processes import Process, Server, free_port
-from worker.processes import uvicorn_command
+from worker.processes import web_command
 
 pytestmark = pytest.mark.e2e
 
@@ -145,7 +145,7 @@ async def test_uvicorn_with_two_worker_processes_serves_sockets_from_both_over_o
     start_worker: Callable[..., Process],
 ) -> None:
     port = free_port()
-    server = start_process(Server(f"uvicorn-{port}", uvicorn_command(port=port, workers=2), platform_env, port))
+    server = start_process(Server(f"uvicorn-{port}", web_command(port=port, workers=2), platform_env, port))
     await asyncio.to_thread(server.wait_ready)
     await asyncio.to_thread(start_worker)
     await asyncio.to_thread(server.wait_for_log, "Application startup complete", 30)

@@ -1,5 +1,8 @@
-"""A client that never reads must not grow a real daphne's memory without bound: daphne pings every socket
-and aborts one that does not answer in time, dropping what was buffered for it; others are still served."""
+"""A client that never reads must not grow a real server's memory without bound, nor keep its socket.
+
+daphne pings every socket and aborts one that does not answer in time, dropping what it buffered. uvicorn only
+closes such a socket gracefully, which waits for the client to read: in production nginx's `send_timeout`
+(deploy/app-locations.inc) drops the client and closes the web process's socket. Others are still served."""
 
 from __future__ import annotations
 
@@ -7,9 +10,12 @@ import asyncio
 import base64
 import json
 import os
+import re
 import socket
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +25,8 @@ from websockets.asyncio.client import connect
 from orders import tokens
 from orders.models import Order
 from realtime import push
-from tests.e2e.processes import Process, Server, free_port
-from worker.processes import web_command
+from tests.e2e.processes import Nginx, Process, Server, free_port
+from worker.processes import daphne_command, web_command
 
 pytestmark = pytest.mark.e2e
 
@@ -67,16 +73,42 @@ def server_dropped(sock: socket.socket) -> bool:
         return True
 
 
-async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_bounded(
-    alice: Any, bob: Any, alice_order: Order, platform_env: dict[str, str], start_process: Callable[..., Process]
-) -> None:
-    port = free_port()
-    command = web_command(port=port)
+def open_chat_sockets(base_url: str) -> float:
+    """The web process's own count of open chat sockets, from its /metrics."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(r'^orders_ws_connections\{endpoint="chat"\} (\S+)$', text, re.M)
+    assert match is not None, "no chat socket gauge in /metrics"
+    return float(match.group(1))
+
+
+def server_command(kind: str, port: int) -> list[str]:
+    """The production command of `kind` with short keepalive pings."""
+    if kind == "uvicorn":
+        return [*web_command(port=port), "--ws-ping-interval", str(PING_INTERVAL),
+                "--ws-ping-timeout", str(PING_TIMEOUT)]
+    command = daphne_command(port=port)
     command[-1:-1] = ["--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)]
-    server = Server(f"daphne-slow-{port}", command, platform_env, port)
+    return command
+
+
+@pytest.mark.parametrize("kind", ["uvicorn behind nginx", "daphne"])
+async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_bounded(
+    kind: str, alice: Any, bob: Any, alice_order: Order, platform_env: dict[str, str],
+    start_process: Callable[..., Process], tmp_path: Path,
+) -> None:
+    server_kind = kind.split()[0]
+    port = free_port()
+    server = Server(f"{server_kind}-slow-{port}", server_command(server_kind, port), platform_env, port)
     await asyncio.to_thread(start_process, server)
     await asyncio.to_thread(server.wait_ready)
     assert server.popen is not None
+    if kind.endswith("nginx"):
+        # The production file with a shorter send_timeout, so the test need not wait 30 s.
+        edge = Nginx(port, tmp_path, {"send_timeout 30s;": "send_timeout 2s;"})
+        await asyncio.to_thread(start_process, edge)
+        await asyncio.to_thread(edge.wait_ready)
+        port = edge.port
 
     token = await asyncio.to_thread(tokens.issue_access_token, alice)
     slow = await asyncio.to_thread(open_never_reading_socket, port, f"/ws/orders/{alice_order.pk}/chat/", token)
@@ -87,7 +119,7 @@ async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_boun
     frame = json.dumps({"type": "chat.message", "order_id": alice_order.pk, "text": "x" * FRAME_BYTES})
 
     async def flood(frames: int) -> int:
-        """Push `frames` frames at a steady pace; daphne's peak RSS meanwhile."""
+        """Push `frames` frames at a steady pace; the server's peak RSS meanwhile."""
         peak = 0
         for _ in range(frames):
             await layer.group_send(push.chat_group(alice_order.pk), {"type": "chat.message", "text": frame})
@@ -95,20 +127,25 @@ async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_boun
             peak = max(peak, rss_bytes(server.popen.pid))
         return peak
 
-    # The first half outlasts daphne's ping interval + timeout; the second half shows whether memory still grows.
+    # The first half outlasts the server's ping interval + timeout; the second half shows whether memory still grows.
     first_half_peak = await flood(FLOOD_FRAMES // 2)
     second_half_peak = await flood(FLOOD_FRAMES // 2)
     deadline = time.monotonic() + 30
     while not server_dropped(slow) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-    assert server_dropped(slow), "daphne kept a socket that never answered its pings"
+    assert server_dropped(slow), f"{kind} kept a socket that never answered its pings"
     slow.close()
+    # The web process let the consumer go (behind nginx: nginx closed its upstream socket too).
+    deadline = time.monotonic() + 15
+    while open_chat_sockets(server.http) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert open_chat_sockets(server.http) == 0
 
     second_half_bytes = FRAME_BYTES * FLOOD_FRAMES // 2
     late_growth = second_half_peak - first_half_peak
     # Buffering for the silent client would add all of the second half (and more) again.
     assert late_growth < second_half_bytes / 4, (
-        f"daphne grew {late_growth / 2**20:.1f} MiB more while {second_half_bytes / 2**20:.1f} MiB were sent "
+        f"{kind} grew {late_growth / 2**20:.1f} MiB more while {second_half_bytes / 2**20:.1f} MiB were sent "
         f"(baseline {baseline / 2**20:.0f} MiB, after the first half {first_half_peak / 2**20:.0f} MiB)"
     )
 

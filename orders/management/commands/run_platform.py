@@ -1,4 +1,4 @@
-"""Runs the whole platform in the foreground: daphne, plus a Celery worker and beat when Redis is configured."""
+"""Runs the whole platform in the foreground: uvicorn, plus a Celery worker and beat when Redis is configured."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from worker.processes import beat_command, web_command, worker_command
 
 
 class Command(BaseCommand):
-    help = "Start daphne (and, in production mode, a celery worker and celery beat); Ctrl-C stops them all."
+    help = "Start uvicorn (and, in production mode, a celery worker and celery beat); Ctrl-C stops them all."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
