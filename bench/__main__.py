@@ -16,7 +16,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,11 @@ def run_fanout(system: System, watchers: int, group: str, plan: Plan, client_cpu
 
     def on_ready() -> None:
         marks["start"] = usage(system.procs)
-        with profiling(system, f"fanout-{group}", plan):
-            for change in scenario.changes:
+        with ExitStack() as profile:
+            profile.enter_context(profiling(system, f"fanout-{group}", plan))
+            for i, change in enumerate(scenario.changes):
+                if i == len(scenario.changes) - 1:
+                    profile.close()  # clients close on the last change's frames: their teardown is not fan-out
                 change()
                 wait_quiet(system.procs)
         marks["end"] = usage(system.procs)

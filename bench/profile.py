@@ -1,7 +1,8 @@
 """Where a server's time goes during a fan-out: py-spy samples of its process, summed per function.
 
-`python -m bench --profile DIR` records each fan-out session's server into DIR/<system>-fanout-<group>.txt
-(collapsed stacks, for flamegraph.pl or speedscope) and writes the top functions beside it (.top.txt).
+`python -m bench --profile DIR` records each fan-out session's server, during all its changes but the last,
+into DIR/<system>-fanout-<group>.txt (collapsed stacks, for flamegraph.pl or speedscope) and writes the top
+functions beside it (.top.txt).
 """
 
 from __future__ import annotations
