@@ -101,7 +101,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels' dispatch first hops to the one sync thread to close stale DB connections, for every
-        # message: a fan-out to N sockets queued N hops behind each other (bench/: ~60% of the server's time).
+        # message: a fan-out to N sockets queued N hops behind each other (bench/, daphne, 1,000 staff streams:
+        # 1,188 deliveries/s with the hops, 4,045 without).
         # Every database call here goes through database_sync_to_async, which closes them around the call.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
