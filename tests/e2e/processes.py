@@ -50,6 +50,18 @@ class Process:
             time.sleep(0.1)
         raise TimeoutError(f"{self.name} did not log {text!r} within {timeout}s:\n{self.log[-3000:]}")
 
+    def wait_http_ok(self, url: str, timeout: float) -> None:
+        """Block until `url` answers 2xx; raise if the process exits or the time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:  # refused, or an HTTP error status (503 while unhealthy)
+                time.sleep(0.1)
+        raise TimeoutError(f"{self.name}: {url} did not answer 2xx within {timeout}s:\n{self.log[-3000:]}")
+
     def _check_alive(self) -> None:
         assert self.popen is not None
         if self.popen.poll() is not None:
@@ -87,16 +99,8 @@ class Server(Process):
         return f"ws://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 30) -> Server:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive()
-            try:
-                with urllib.request.urlopen(f"{self.http}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not healthy within {timeout}s:\n{self.log[-3000:]}")
+        self.wait_http_ok(f"{self.http}/healthz", timeout)
+        return self
 
 
 class RedisServer(Process):
@@ -154,12 +158,5 @@ class Nginx(Process):
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 10) -> Nginx:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive()
-            try:
-                with urllib.request.urlopen(f"{self.http}/nginx-health", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"nginx did not answer:\n{self.log}")
+        self.wait_http_ok(f"{self.http}/nginx-health", timeout)
+        return self
