@@ -17,6 +17,8 @@ from realtime import presence
 
 
 class OrderAdminForm(forms.ModelForm):
+    # Not written by the form: OrderAdmin.save_model changes it through services.change_status.
+    status = forms.ChoiceField(choices=Status.choices, initial=Status.PENDING)
     # Not a model field: a staff answer posted to the order's chat when the form is saved.
     reply = forms.CharField(
         label="Reply to customer",
@@ -28,7 +30,12 @@ class OrderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Order
-        fields = ["customer", "status", "shipping_address", "internal_note"]
+        fields = ["customer", "shipping_address", "internal_note"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["status"].initial = self.instance.status
 
     def clean_status(self) -> str:
         status = self.cleaned_data["status"]
@@ -161,10 +168,23 @@ class OrderAdmin(admin.ModelAdmin):
     def awaiting_reply(self, obj: Order) -> bool:
         return getattr(obj, "last_chat_from_staff", None) is False
 
+    # The form shows status but never writes it to the model: save_model changes it through the service.
+    exclude = ["status"]
+
+    def get_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
+        fields = [name for name in super().get_fields(request, obj) if name != "status"]
+        return [*fields[:1], "status", *fields[1:]]  # right after the customer, where it was
+
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
-        # A plain save: the signal receivers record the status event with this user as its actor.
-        obj.changed_by = request.user
+        status = form.cleaned_data["status"]
+        if not change:
+            obj.status = status  # a new order starts at the chosen status (its event 1)
         super().save_model(request, obj, form, change)
+        if change and status != obj.status:
+            try:
+                services.change_status(order=obj, to=status, actor=request.user)
+            except IllegalTransition as exc:  # another change won the row lock since the form was checked
+                self.message_user(request, f"Status not changed: {exc.reason}", messages.ERROR)
         reply = form.cleaned_data.get("reply", "").strip()
         if reply:
             services.post_chat_message(order_id=obj.pk, sender=request.user, text=reply)

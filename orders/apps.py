@@ -6,4 +6,4 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orders import signals  # noqa: F401  (connects the status-change receivers)
+        from orders import tasks  # noqa: F401  (connects status_changed to the push on commit)

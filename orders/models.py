@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
+from orders.signals import status_changed
 from orders.states import Status
 
 # Crockford-style alphabet: no I, L, O or U, so numbers read aloud over the phone are unambiguous.
@@ -17,6 +21,62 @@ ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 def new_order_number() -> str:
     return "ORD-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(8))
+
+
+# Where an order is in its event log: only orders.services.change_status writes these, and a plain save() of an
+# existing order leaves them out, so a stale copy cannot rewind them. Writing status or seq any other way is
+# refused (status_changed_at alone cannot make the log and the order disagree).
+STATUS_STAMP = ("status", "seq", "status_changed_at")
+LOG_POSITION = ("status", "seq")
+
+CHANGE_STATUS_HINT = (
+    "Change an order's status with orders.services.change_status(order=..., to=..., actor=...): it checks the "
+    "state machine and records the OrderEvent that clients are pushed."
+)
+
+
+class StatusWriteRefused(Exception):
+    """A write of an order's status (or seq) that would bypass its event log."""
+
+
+def refuse_status_write(fields: Iterable[str], how: str) -> None:
+    written = sorted(set(fields) & set(LOG_POSITION))
+    if written:
+        raise StatusWriteRefused(f"{how} cannot write {', '.join(written)}. {CHANGE_STATUS_HINT}")
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    """Bulk writes that skip Order.save(): refused for the status stamp, so nothing changes a status unseen."""
+
+    def update(self, **kwargs: Any) -> int:
+        refuse_status_write(kwargs, "QuerySet.update()")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Iterable[Order], fields: Sequence[str], batch_size: int | None = None) -> int:
+        refuse_status_write(fields, "QuerySet.bulk_update()")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def bulk_create(self, objs: Iterable[Order], *args: Any, **kwargs: Any) -> list[Order]:
+        """Create orders with their first event each, as save() does, in one transaction."""
+        if args or kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            raise StatusWriteRefused("Order bulk_create() takes only batch_size: each new order needs its event.")
+        orders = list(objs)
+        now = timezone.now()
+        with transaction.atomic(using=self.db):
+            for order in orders:
+                order.seq, order.status_changed_at = 1, now
+            created = super().bulk_create(orders, **kwargs)
+            events = OrderEvent.objects.bulk_create(
+                [OrderEvent(order=order, seq=1, from_status="", to_status=order.status) for order in created]
+            )
+            for order, event in zip(created, events, strict=True):
+                order.remember_status_stamp()
+                status_changed.send(sender=Order, event=event)
+        return created
+
+    def write_status_stamp(self, *, status: str, seq: int, at: datetime) -> int:
+        """The status write of orders.services.change_status, which holds the row lock and writes event `seq`."""
+        return super().update(status=status, seq=seq, status_changed_at=at, updated_at=at)
 
 
 class Order(models.Model):
@@ -31,8 +91,7 @@ class Order(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    # Who is making the next save(); recorded as the actor of the status event it causes. Not a field.
-    changed_by: Any = None
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -41,15 +100,43 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.number or f"Order #{self.pk}"
 
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Order:
+        order = super().from_db(db, field_names, values)
+        order.remember_status_stamp()
+        return order
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self.remember_status_stamp()
+
+    def remember_status_stamp(self) -> None:
+        """Note the status and seq as stored, so save() can tell a status changed in memory from a stored one."""
+        self._stored_stamp = {name: self.__dict__[name] for name in LOG_POSITION if name in self.__dict__}
+
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # The status-change receivers (orders.signals) must run in the same transaction as the write,
-        # so a plain save() from the admin or a shell records its event atomically.
+        """A new order is written with its first event (seq 1). An existing one never writes its status stamp
+        here: changing the status is refused (use change_status), and a stale copy cannot rewind it."""
+        if self._state.adding:
+            with transaction.atomic(using=kwargs.get("using")):
+                self.seq, self.status_changed_at = 1, timezone.now()
+                super().save(*args, **kwargs)
+                event = OrderEvent.objects.create(order=self, seq=1, from_status="", to_status=self.status)
+                self.remember_status_stamp()
+                status_changed.send(sender=Order, event=event)
+            return
+        stored = getattr(self, "_stored_stamp", {})
+        changed = [name for name, value in stored.items() if self.__dict__.get(name, value) != value]
+        refuse_status_write(changed, "Order.save()")
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "status" in update_fields:
-            # A status change also writes the seq and timestamp that orders.services stamps on it.
-            kwargs["update_fields"] = {*update_fields, "seq", "status_changed_at", "updated_at"}
-        with transaction.atomic(using=kwargs.get("using")):
-            super().save(*args, **kwargs)
+        if update_fields is None:
+            kwargs["update_fields"] = [
+                field.name for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in STATUS_STAMP
+            ]
+        else:
+            refuse_status_write(update_fields, "Order.save(update_fields=...)")
+        super().save(*args, **kwargs)
 
     @property
     def total(self) -> Decimal:

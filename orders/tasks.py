@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from smtplib import SMTPException
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import RedisError
 
 from orders import selectors, services
 from orders.models import OrderEvent
+from orders.signals import status_changed
 from realtime import presence, push
 
 logger = logging.getLogger(__name__)
@@ -42,6 +48,20 @@ def send_order_update(event_id: int) -> None:
     push.publish_event(event)
     services.mark_published(event.pk)
     services.offer_email_fallback(event)
+
+
+@receiver(status_changed, dispatch_uid="orders.tasks.push_on_commit")
+def push_on_commit(sender: Any, event: OrderEvent, **kwargs: Any) -> None:
+    """Every recorded event is pushed once its transaction commits; nothing is pushed for a rollback."""
+    transaction.on_commit(partial(enqueue_push, event.pk))
+
+
+def enqueue_push(event_id: int) -> None:
+    """Hand an event to the push worker; if the broker is down the outbox sweep sends it later."""
+    try:
+        send_order_update.delay(event_id)
+    except BrokerUnavailable:
+        logger.warning("Broker unavailable; event %s stays in the outbox for the next sweep", event_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.test import Client
 
+from orders import services
 from orders.models import Order
 from tests.conftest import make_order
 
@@ -43,8 +44,7 @@ def test_change_form_shows_timeline_and_refuses_illegal_transition(staff: Any, a
 def test_bulk_confirm_changes_pending_orders_and_reports_skipped_with_reason(staff: Any, alice: Any,
                                                                              bob: Any) -> None:
     pending, cancelled = make_order(alice), make_order(bob)
-    cancelled.status = "cancelled"
-    cancelled.save()
+    services.change_status(order=cancelled, to="cancelled", actor=staff)
     client = Client()
     client.force_login(staff)
     response = client.post("/admin/orders/order/", {"action": "confirm_orders",
@@ -54,3 +54,36 @@ def test_bulk_confirm_changes_pending_orders_and_reports_skipped_with_reason(sta
     assert f"Skipped 1 order(s): {cancelled.number}" in page and "cannot change status any more" in page
     assert Order.objects.get(pk=pending.pk).status == "confirmed"
     assert list(Order.objects.get(pk=pending.pk).events.values_list("actor", flat=True)) == [None, staff.pk]
+
+
+def test_change_form_changes_status_through_the_service_with_staff_as_actor(staff: Any, alice_order: Order) -> None:
+    client = Client()
+    client.force_login(staff)
+    response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
+                           change_form_data(alice_order, status="confirmed", internal_note="rang the customer"))
+    assert response.status_code == 302
+    stored = Order.objects.get(pk=alice_order.pk)
+    assert (stored.status, stored.seq, stored.internal_note) == ("confirmed", 2, "rang the customer")
+    assert list(stored.events.values_list("seq", "to_status", "actor")) == [(1, "pending", None),
+                                                                           (2, "confirmed", staff.pk)]
+
+
+def test_change_form_saving_other_fields_records_no_event(staff: Any, alice_order: Order) -> None:
+    client = Client()
+    client.force_login(staff)
+    response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
+                           change_form_data(alice_order, internal_note="leave at the door"))
+    assert response.status_code == 302
+    assert Order.objects.get(pk=alice_order.pk).internal_note == "leave at the door"
+    assert alice_order.events.count() == 1
+
+
+def test_add_form_creates_the_order_with_its_first_event(staff: Any, alice: Any) -> None:
+    client = Client()
+    client.force_login(staff)
+    data = {"customer": str(alice.pk), "status": "pending", "shipping_address": "3 New Road", "internal_note": ""}
+    for prefix in ("items", "events", "chat_messages"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    assert client.post("/admin/orders/order/add/", data).status_code == 302
+    order = Order.objects.get(shipping_address="3 New Road")
+    assert list(order.events.values_list("seq", "to_status")) == [(1, "pending")]

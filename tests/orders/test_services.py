@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from orders import services
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, StatusWriteRefused
 from orders.states import IllegalTransition
 
 
@@ -29,34 +29,88 @@ def test_illegal_change_is_refused_and_writes_nothing(alice_order: Order, staff:
     assert OrderEvent.objects.filter(order=alice_order).count() == 1
 
 
-def test_plain_save_with_new_status_records_the_event_through_the_signal(alice_order: Order) -> None:
+def test_plain_save_of_a_new_status_is_refused_naming_change_status(alice_order: Order) -> None:
     order = Order.objects.get(pk=alice_order.pk)
     order.status = "confirmed"
-    order.save()
-    assert list(order.events.values_list("seq", "to_status")) == [(1, "pending"), (2, "confirmed")]
-
-
-def test_plain_save_with_illegal_status_raises_and_writes_nothing(alice_order: Order) -> None:
-    order = Order.objects.get(pk=alice_order.pk)
-    order.status = "delivered"
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(StatusWriteRefused, match=r"orders\.services\.change_status"):
         order.save()
-    assert Order.objects.get(pk=alice_order.pk).status == "pending"
-    assert OrderEvent.objects.filter(order=alice_order).count() == 1
+    assert_log_is_level(alice_order, status="pending", seqs=[1])
 
 
-def test_save_without_status_change_records_nothing(alice_order: Order) -> None:
+def test_save_with_update_fields_leaving_out_a_changed_status_is_refused(alice_order: Order) -> None:
+    order = Order.objects.get(pk=alice_order.pk)
+    order.status = "confirmed"
+    order.internal_note = "call first"
+    with pytest.raises(StatusWriteRefused, match="change_status"):
+        order.save(update_fields=["internal_note"])
+    assert_log_is_level(alice_order, status="pending", seqs=[1])
+    services.change_status(order=alice_order, to="confirmed", actor=None)  # the order is not wedged
+    assert_log_is_level(alice_order, status="confirmed", seqs=[1, 2])
+
+
+def test_save_naming_the_status_in_update_fields_is_refused(alice_order: Order) -> None:
+    with pytest.raises(StatusWriteRefused, match="status"):
+        alice_order.save(update_fields=["status"])
+    with pytest.raises(StatusWriteRefused, match="seq"):
+        alice_order.save(update_fields=["seq", "internal_note"])
+
+
+def test_queryset_update_and_bulk_update_of_status_are_refused(alice_order: Order, bob_order: Order) -> None:
+    with pytest.raises(StatusWriteRefused, match=r"QuerySet\.update\(\).*change_status"):
+        Order.objects.filter(pk=alice_order.pk).update(status="shipped")
+    with pytest.raises(StatusWriteRefused, match="seq"):
+        Order.objects.all().update(seq=7)
+    alice_order.status, bob_order.status = "confirmed", "confirmed"
+    with pytest.raises(StatusWriteRefused, match=r"bulk_update\(\)"):
+        Order.objects.bulk_update([alice_order, bob_order], ["status"])
+    assert_log_is_level(alice_order, status="pending", seqs=[1])
+    assert_log_is_level(bob_order, status="pending", seqs=[1])
+
+
+def test_queryset_update_of_other_fields_still_works(alice_order: Order) -> None:
+    assert Order.objects.filter(pk=alice_order.pk).update(internal_note="fragile") == 1
+    assert Order.objects.get(pk=alice_order.pk).internal_note == "fragile"
+
+
+def test_bulk_create_writes_each_orders_first_event(alice: Any, bob: Any) -> None:
+    created = Order.objects.bulk_create([Order(customer=alice), Order(customer=bob)])
+    for order in created:
+        assert_log_is_level(order, status="pending", seqs=[1])
+    services.change_status(order=created[0], to="confirmed", actor=None)
+    assert_log_is_level(created[0], status="confirmed", seqs=[1, 2])
+
+
+def test_save_of_other_fields_writes_them_and_records_nothing(alice_order: Order) -> None:
     alice_order.shipping_address = "2 Other Street"
     alice_order.save()
+    assert Order.objects.get(pk=alice_order.pk).shipping_address == "2 Other Street"
     assert OrderEvent.objects.filter(order=alice_order).count() == 1
 
 
-def test_stale_instance_cannot_rewind_seq_or_skip_the_state_machine(alice_order: Order, staff: Any) -> None:
+def test_change_status_keeps_the_callers_copy_saveable(alice_order: Order, staff: Any) -> None:
+    services.change_status(order=alice_order, to="confirmed", actor=staff)
+    assert (alice_order.status, alice_order.seq) == ("confirmed", 2)
+    alice_order.internal_note = "confirmed by phone"
+    alice_order.save()
+    assert Order.objects.get(pk=alice_order.pk).internal_note == "confirmed by phone"
+
+
+def test_stale_copy_saving_other_fields_cannot_rewind_status_or_seq(alice_order: Order, staff: Any) -> None:
     stale = Order.objects.get(pk=alice_order.pk)
     services.change_status(order=alice_order, to="confirmed", actor=staff)
-    stale.status = "cancelled"  # stale thinks it is pending; confirmed → cancelled is legal too
+    stale.internal_note = "written from an old copy"
     stale.save()
-    assert list(Order.objects.get(pk=alice_order.pk).events.values_list("seq", flat=True)) == [1, 2, 3]
+    assert_log_is_level(alice_order, status="confirmed", seqs=[1, 2])
+    services.change_status(order=stale, to="cancelled", actor=staff)  # checked against the stored status
+    assert_log_is_level(alice_order, status="cancelled", seqs=[1, 2, 3])
+
+
+def assert_log_is_level(order: Order, *, status: str, seqs: list[int]) -> None:
+    """The stored order and its event log agree: its status and seq are those of its last event."""
+    stored = Order.objects.get(pk=order.pk)
+    events = list(stored.events.order_by("seq"))
+    assert [event.seq for event in events] == seqs
+    assert (stored.status, stored.seq) == (status, seqs[-1]) == (events[-1].to_status, events[-1].seq)
 
 
 def test_seq_is_gap_free_over_a_whole_lifecycle(alice_order: Order, staff: Any) -> None:

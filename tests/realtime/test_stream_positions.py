@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from orders import services, tokens
+from orders import services, tasks, tokens
 from orders.models import Order, OrderEvent
 from realtime import push
 from tests.conftest import make_order
@@ -57,7 +57,7 @@ async def test_an_event_overtaken_by_a_later_one_reaches_the_stream_first_and_on
 ) -> None:
     comm = await stream(alice)
     # Two changes whose pushes are still on their way (a retry with backoff, a busy worker)...
-    monkeypatch.setattr(services, "enqueue_publish", lambda event_id: None)
+    monkeypatch.setattr(tasks, "enqueue_push", lambda event_id: None)
     for status in ("confirmed", "preparing"):
         await database_sync_to_async(services.change_status)(order=alice_order, to=status, actor=staff)
     # ...and the later one is pushed first.
