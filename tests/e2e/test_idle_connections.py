@@ -28,5 +28,9 @@ async def test_idle_socket_stays_open_and_still_receives(alice: Any, staff: Any,
             await asyncio.wait_for(ws.recv(), timeout=IDLE_SECONDS)
         await asyncio.to_thread(services.change_status, order=alice_order, to="confirmed", actor=staff)
         frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+        # Still open after the frame: a server-side Redis timeout would have closed it (1011).
+        assert ws.close_code is None
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), timeout=5))["type"] == "pong"
     assert (frame["seq"], frame["status"]) == (2, "confirmed")
-    assert "1011" not in server.log and "Traceback" not in server.log
+    assert "Traceback" not in server.log

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,12 +161,17 @@ async def test_uvicorn_with_two_worker_processes_serves_sockets_from_both_over_o
 
     token = tokens.issue_access_token(alice)
     url = f"{server.ws}/ws/orders/{alice_order.pk}/"
-    # Several sockets, so both processes most likely hold some; each gets the event whichever process has it.
-    sockets = [await connect(url, subprotocols=["bearer", token], origin=server.http) for _ in range(6)]
+    # The kernel hands each connection to whichever process accepts first: open sockets until both hold some.
+    sockets: list[ClientConnection] = []
+    holders: dict[int, int] = {}
     try:
-        for ws in sockets:
+        while len(set(holders.values())) < 2 and len(sockets) < 40:
+            ws = await connect(url, subprotocols=["bearer", token], origin=server.http)
+            sockets.append(ws)
             await ws.send(json.dumps({"type": "ping"}))
-            assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+            holders[ws.local_address[1]] = socket_holder(server.port, ws.local_address[1])
+        assert set(holders.values()) == {int(pid) for pid in pids}, holders
         await asyncio.to_thread(services.change_status, order=alice_order, to="confirmed", actor=None)
         for ws in sockets:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -172,3 +179,17 @@ async def test_uvicorn_with_two_worker_processes_serves_sockets_from_both_over_o
     finally:
         for ws in sockets:
             await ws.close()
+
+
+def socket_holder(server_port: int, client_port: int) -> int:
+    """The pid of the process holding the server end of the loopback TCP connection from `client_port`."""
+    wanted = f"0100007F:{server_port:04X} 0100007F:{client_port:04X}"
+    inode = next(fields[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if " ".join((fields := line.split())[1:3]) == wanted)
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == f"socket:[{inode}]":
+                return int(fd.parts[2])
+        except OSError:  # a process or descriptor that went away meanwhile
+            continue
+    raise LookupError(f"no process holds the connection from port {client_port}")

@@ -49,6 +49,9 @@ def backend(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     """The Redis store of production, and the in-process store of embedded mode: same rules."""
     if request.param == "memory":
         settings.PRESENCE_REDIS_URL = ""
+    # Pin the store each parameter stands for, so neither can silently test the other.
+    expected = presence.MemoryStore if request.param == "memory" else presence.RedisStore
+    assert isinstance(presence.store(), expected), presence.store()
     yield request.param
 
 

@@ -73,13 +73,20 @@ def server_dropped(sock: socket.socket) -> bool:
         return True
 
 
-def open_chat_sockets(base_url: str) -> float:
-    """The web process's own count of open chat sockets, from its /metrics."""
+def chat_metric(base_url: str, name: str) -> float:
+    """One of the web process's own chat-socket metrics, from its /metrics (0 before its first use)."""
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as response:
         text = response.read().decode()
-    match = re.search(r'^orders_ws_connections\{endpoint="chat"\} (\S+)$', text, re.M)
-    assert match is not None, "no chat socket gauge in /metrics"
-    return float(match.group(1))
+    match = re.search(rf'^{name}\{{endpoint="chat"\}} (\S+)$', text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def open_chat_sockets(base_url: str) -> float:
+    return chat_metric(base_url, "orders_ws_connections")
+
+
+def chat_frames_sent(base_url: str) -> float:
+    return chat_metric(base_url, "orders_ws_frames_sent_total")
 
 
 def server_command(kind: str, port: int) -> list[str]:
@@ -112,10 +119,15 @@ async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_boun
 
     token = await asyncio.to_thread(tokens.issue_access_token, alice)
     slow = await asyncio.to_thread(open_never_reading_socket, port, f"/ws/orders/{alice_order.pk}/chat/", token)
-    await asyncio.sleep(0.5)  # the consumer joined its chat group
+    layer = get_channel_layer()
+    # Barrier: small frames until the server has sent one to the socket, so the consumer is in its chat group.
+    deadline = time.monotonic() + 15
+    while not chat_frames_sent(server.http) and time.monotonic() < deadline:
+        await layer.group_send(push.chat_group(alice_order.pk), {"type": "chat.message", "text": "{}"})
+        await asyncio.sleep(0.1)
+    assert chat_frames_sent(server.http), "the chat consumer never joined its group"
     baseline = rss_bytes(server.popen.pid)
 
-    layer = get_channel_layer()
     frame = json.dumps({"type": "chat.message", "order_id": alice_order.pk, "text": "x" * FRAME_BYTES})
 
     async def flood(frames: int) -> int:
@@ -128,8 +140,11 @@ async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_boun
         return peak
 
     # The first half outlasts the server's ping interval + timeout; the second half shows whether memory still grows.
+    sent_before = chat_frames_sent(server.http)
     first_half_peak = await flood(FLOOD_FRAMES // 2)
     second_half_peak = await flood(FLOOD_FRAMES // 2)
+    # Positive control: the flood reached the socket (the server wrote frames to it until it gave up on it).
+    assert chat_frames_sent(server.http) - sent_before >= 10, "the flood never reached the silent socket"
     deadline = time.monotonic() + 30
     while not server_dropped(slow) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
