@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 # The test process runs ORM calls on plain threads that never give a pooled connection back (settings.py);
 # the platform processes the tests start use the production pool (tests/e2e/conftest.py).
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DATABASE_POOL=false \
-	SECRET_KEY=test-only-secret-key-never-used-in-production
+	SECRET_KEY=test-only-secret-key-never-used-in-production-0123456789
 
 .PHONY: run test bench lint clean
 

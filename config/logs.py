@@ -15,6 +15,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from config.redaction import redact
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 connection_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("connection_id", default=None)
 
@@ -55,7 +57,15 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False)
+        # Redacted once more as a whole: fields logged by repr() (a request's URL) and tracebacks carry tokens too.
+        return redact(json.dumps(entry, ensure_ascii=False))
+
+
+class PlainFormatter(logging.Formatter):
+    """The plain one-line format, redacted as a whole line (tracebacks included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -59,3 +59,4 @@ def install_log_redaction() -> None:
 
     factory.redacts_tokens = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -67,11 +68,38 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def embedded_secret_key(path: Path) -> str:
+    """The embedded mode's key: generated once, kept in a file only its owner reads (0600)."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(64)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this start made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+def weak_secret(value: str) -> bool:
+    """Django's own test (check --deploy, security.W009), plus the placeholder words of our examples."""
+    return len(value) < 50 or len(set(value)) < 5 or any(
+        word in value.lower() for word in ("change-me", "changeme", "insecure"))
+
+
+def loopback_only(hosts: list[str]) -> bool:
+    return bool(hosts) and all(host in ("localhost", "127.0.0.1", "[::1]", "::1") for host in hosts)
+
+
 DEBUG = env_bool("DEBUG", False)
 
-# Production is "DATABASE_URL and REDIS_URL are set"; anything else is the embedded default.
-DATABASE_URL = env_str("DATABASE_URL")
-REDIS_URL = env_str("REDIS_URL")
+# Production is "DATABASE_URL and REDIS_URL (or REDIS_SENTINELS) are set"; neither is the embedded default.
+# The _FILE forms keep their passwords out of the environment (Docker/Kubernetes secrets).
+DATABASE_URL = env_secret("DATABASE_URL")
+REDIS_URL = env_secret("REDIS_URL")
 
 # Redis Sentinel instead of one Redis server: "host:port,host:port" of the sentinels and the master's name.
 # The channel layer, the Celery broker and /healthz then find the master through the sentinels and follow
@@ -82,17 +110,35 @@ REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
 REDIS_PASSWORD = env_secret("REDIS_PASSWORD")  # the master's (and replicas') password, if any
 REDIS_SENTINEL_PASSWORD = env_secret("REDIS_SENTINEL_PASSWORD")  # the sentinels' own, if any
 
-EMBEDDED = not (DATABASE_URL and (REDIS_URL or REDIS_SENTINELS))
+EMBEDDED = not DATABASE_URL and not (REDIS_URL or REDIS_SENTINELS)
+if not EMBEDDED and not (DATABASE_URL and (REDIS_URL or REDIS_SENTINELS)):
+    # Half a production configuration must not quietly run the embedded mode on real data.
+    raise ImproperlyConfigured(
+        "Production needs both DATABASE_URL and REDIS_URL (or REDIS_SENTINELS), but "
+        + ("REDIS_URL (or REDIS_SENTINELS) is not set." if DATABASE_URL else "DATABASE_URL is not set.")
+        + " Unset both for the embedded mode (SQLite, one process)."
+    )
 
+# ALLOW_UNSAFE_SETTINGS=true turns production's refusals below into warnings: for a lab, never for real data.
+ALLOW_UNSAFE_SETTINGS = env_bool("ALLOW_UNSAFE_SETTINGS", False)
+_unsafe: list[str] = []
+
+SQLITE_PATH = env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
 SECRET_KEY = env_secret("SECRET_KEY")
-if not SECRET_KEY:
-    if not EMBEDDED and not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is required when DATABASE_URL and REDIS_URL are set (or set SECRET_KEY_FILE)."
-        )
-    # Embedded mode on one machine: a per-checkout key, never used in production.
-    SECRET_KEY = "embedded-insecure-" + str(BASE_DIR)
+if EMBEDDED and not SECRET_KEY:
+    # A random key made on first start and kept beside the SQLite database, never derived from public facts.
+    SECRET_KEY = embedded_secret_key(Path(SQLITE_PATH).with_name(".embedded-secret-key"))
+elif not EMBEDDED and not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is required when DATABASE_URL and REDIS_URL are set (or set SECRET_KEY_FILE)."
+    )
+elif not EMBEDDED and weak_secret(SECRET_KEY):
+    _unsafe.append("SECRET_KEY must be at least 50 random characters (python -c \"import secrets; "
+                   "print(secrets.token_urlsafe(64))\")")
+if not EMBEDDED and DEBUG:
+    _unsafe.append("DEBUG=true shows settings and tracebacks to every visitor")
 
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -112,6 +158,11 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not EMBEDDED and "*" in ALLOWED_HOSTS:
+    _unsafe.append("ALLOWED_HOSTS=* accepts any Host header; name the site's hosts")
+if not EMBEDDED and not HTTPS and not loopback_only(ALLOWED_HOSTS):
+    # Plain HTTP sends session cookies and tokens in clear; only a site that answers on loopback alone may.
+    _unsafe.append("HTTPS=false for a site reachable beyond localhost; put TLS in front (docs/deployment.md)")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -187,7 +238,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "NAME": SQLITE_PATH,
         }
     }
 
@@ -333,8 +384,8 @@ JWT_PRIVATE_KEY = env_secret("JWT_PRIVATE_KEY")
 JWT_PREVIOUS_SIGNING_KEYS = env_secret("JWT_PREVIOUS_SIGNING_KEYS")
 if JWT_ALGORITHM == "RS256" and not JWT_PRIVATE_KEY:
     raise ImproperlyConfigured("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY (or JWT_PRIVATE_KEY_FILE), a PEM key.")
-if JWT_ALGORITHM == "HS256" and not EMBEDDED and len(JWT_SIGNING_KEY.encode()) < 32:
-    raise ImproperlyConfigured("The HS256 signing key (JWT_SIGNING_KEY or SECRET_KEY) needs at least 32 bytes.")
+if JWT_ALGORITHM == "HS256" and len(JWT_SIGNING_KEY.encode()) < 32:
+    _unsafe.append("the HS256 signing key (JWT_SIGNING_KEY or SECRET_KEY) needs at least 32 bytes")
 JWT_ISSUER = env_str("JWT_ISSUER", "order-tracking")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "order-tracking")
 JWT_ACCESS_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 900))
@@ -374,9 +425,12 @@ CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
 
 # Status e-mails to customers who are not connected. Console backend unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = env_str("EMAIL_HOST")
+# Without EMAIL_HOST, the embedded mode prints e-mails to the console (a laptop); production sends none and logs
+# one line without the customer's data, since the console would write names and addresses into shipped logs.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend" if EMBEDDED else "config.mail.NotConfiguredBackend",
 )
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -404,7 +458,7 @@ LOGGING = {
         "redact_tokens": {"()": "config.redaction.RedactTokens"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "config.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "config.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
@@ -414,6 +468,19 @@ LOGGING = {
 }
 # Tokens never reach a log line, whoever logs it (uvicorn logs WebSocket paths with their query string).
 install_log_redaction()
+
+# The debug page (and error e-mails) never show connection URLs: they carry passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.debug.SafeSettingsFilter"
+
+if _unsafe:
+    if not ALLOW_UNSAFE_SETTINGS:
+        raise ImproperlyConfigured(
+            "Refusing unsafe production settings: " + "; ".join(_unsafe)
+            + ". (ALLOW_UNSAFE_SETTINGS=true starts anyway, for a lab only: docs/security.md.)"
+        )
+    logging.getLogger("config").warning("UNSAFE SETTINGS (ALLOW_UNSAFE_SETTINGS=true): %s", "; ".join(_unsafe))
+if not EMBEDDED and EMAIL_BACKEND == "config.mail.NotConfiguredBackend":
+    logging.getLogger("config").warning("EMAIL_HOST is not set: status e-mails to offline customers are not sent.")
 
 if EMBEDDED and not env_bool("QUIET_EMBEDDED_WARNING", False):
     logging.getLogger("config").warning(

@@ -6,4 +6,7 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orders import tasks  # noqa: F401  (connects status_changed to the push on commit)
+        from orders import tasks, tokens
+
+        tokens.key_ring()  # a bad or weak JWT key refuses the start, not the first login
+        assert tasks  # imported to connect status_changed to the push on commit

@@ -88,6 +88,9 @@ def _previous_keys(value: str) -> list[VerifyingKey]:
     pems = re.findall(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", value, flags=re.DOTALL)
     rest = re.sub(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", "", value, flags=re.DOTALL)
     secrets = [item.strip() for item in rest.split(",") if item.strip()]
+    if any(len(secret.encode()) < 32 for secret in secrets):
+        # Also what a secret containing a comma turns into: refuse it rather than verify with a fragment.
+        raise ImproperlyConfigured("Each previous HS256 key in JWT_PREVIOUS_SIGNING_KEYS needs at least 32 bytes.")
     return [_rsa_public_key(pem) for pem in pems] + [_hmac_key(secret) for secret in secrets]
 
 

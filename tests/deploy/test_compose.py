@@ -92,9 +92,12 @@ def test_data_lives_in_named_volumes_and_config_in_env_files(compose: dict[str, 
 def test_env_example_names_every_required_variable_and_holds_no_secret() -> None:
     values = dict(line.split("=", 1) for line in (ROOT / "deploy" / "env.example").read_text().splitlines()
                   if line and not line.startswith("#"))
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS",
-                 "POSTGRES_PASSWORD", "HTTPS", "SECURE_PROXY_SSL_HEADER", "LOG_FORMAT"):
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "POSTGRES_PASSWORD",
+                 "HTTPS", "SECURE_PROXY_SSL_HEADER", "LOG_FORMAT"):
         assert name in values, name
+    # The quick start opens on http://localhost; the commented TLS block names the origin to trust.
+    assert (values["HTTPS"], values["SITE_URL"]) == ("false", "http://localhost")
+    assert "# CSRF_TRUSTED_ORIGINS=https://" in (ROOT / "deploy" / "env.example").read_text()
     assert values["SECRET_KEY"] == "change-me"
     assert "change-me" in values["POSTGRES_PASSWORD"]
     assert values["DEBUG"] == "false"

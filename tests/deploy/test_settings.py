@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -12,11 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def example_env(**overrides: str) -> dict[str, str]:
-    """deploy/env.example with a real-looking secret and this machine's services, plus `overrides`."""
+def example_env(*, tls: bool = True, **overrides: str) -> dict[str, str]:
+    """deploy/env.example with a real-looking secret, plus `overrides`; with `tls`, its TLS block uncommented
+    (what an operator serving a real host does), else the http://localhost quick start as shipped."""
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
            "DJANGO_SETTINGS_MODULE": "config.settings"}
+    in_tls_block = False
     for line in (ROOT / "deploy" / "env.example").read_text().splitlines():
+        in_tls_block = in_tls_block or line.startswith("# --- TLS")
+        if in_tls_block and not line:
+            in_tls_block = False
+        if in_tls_block and tls and re.match(r"^# [A-Z_]+=", line):
+            line = line[2:]
         if line and not line.startswith("#"):
             name, value = line.split("=", 1)
             env[name] = value
@@ -45,6 +53,76 @@ def test_check_deploy_is_clean_with_the_example_production_environment() -> None
     assert "System check identified no issues" in result.stdout
 
 
+def test_the_quick_start_environment_starts_on_plain_http_for_localhost() -> None:
+    values = settings_of(example_env(tls=False), "EMBEDDED", "HTTPS", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS")
+    assert values == {"EMBEDDED": False, "HTTPS": False, "SECURE_SSL_REDIRECT": False,
+                      "ALLOWED_HOSTS": ["localhost", "127.0.0.1"]}
+
+
+def start_error(env: dict[str, str]) -> str:
+    """What a production start with `env` refuses with (it must refuse)."""
+    result = run_python("import django; django.setup()", env)
+    assert result.returncode != 0, f"started with {env}"
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_half_a_production_configuration_refuses_to_start_naming_what_is_missing() -> None:
+    env = example_env()
+    del env["REDIS_URL"]
+    assert "REDIS_URL (or REDIS_SENTINELS) is not set" in start_error(env)
+    env = example_env()
+    del env["DATABASE_URL"]
+    assert "DATABASE_URL is not set" in start_error(env)
+
+
+UNSAFE = [
+    ({"DEBUG": "true"}, "DEBUG=true"),
+    ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS=*"),
+    ({"HTTPS": "false"}, "HTTPS=false for a site reachable beyond localhost"),
+    ({"SECRET_KEY": "change-me"}, "SECRET_KEY must be at least 50 random characters"),
+    ({"SECRET_KEY": "insecure-" + "k" * 60}, "SECRET_KEY must be at least 50 random characters"),
+    ({"SECRET_KEY": "ab" * 40}, "SECRET_KEY must be at least 50 random characters"),
+    ({"JWT_SIGNING_KEY": "short-signing-key"}, "needs at least 32 bytes"),
+    ({"JWT_PREVIOUS_SIGNING_KEYS": "k" * 40 + ",short"}, "Each previous HS256 key"),
+]
+
+
+def test_production_refuses_each_unsafe_setting_and_says_which() -> None:
+    for overrides, reason in UNSAFE:
+        assert reason in start_error(example_env(**overrides)), overrides
+
+
+def test_the_lab_override_starts_with_unsafe_settings_and_warns_loudly() -> None:
+    result = run_python("import django; django.setup()",
+                        example_env(DEBUG="true", HTTPS="false", ALLOW_UNSAFE_SETTINGS="true"))
+    assert result.returncode == 0, result.stderr
+    assert "UNSAFE SETTINGS (ALLOW_UNSAFE_SETTINGS=true)" in result.stderr and "DEBUG=true" in result.stderr
+
+
+def test_the_debug_page_never_shows_connection_urls_or_their_passwords() -> None:
+    code = ("import django, json; django.setup(); "
+            "from django.views.debug import get_default_exception_reporter_filter as reporter_filter; "
+            "print(json.dumps(reporter_filter().get_safe_settings(), default=repr))")
+    env = example_env(DEBUG="true", ALLOW_UNSAFE_SETTINGS="true",
+                      DATABASE_URL="postgres://orders:s3cret-db-pw@postgres:5432/orders",
+                      REDIS_URL="redis://:s3cret-redis-pw@redis:6379/0")
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout.strip().splitlines()[-1]
+    assert "s3cret-db-pw" not in shown and "s3cret-redis-pw" not in shown
+    assert json.loads(shown)["DATABASE_URL"] == "********************"
+
+
+def test_production_without_smtp_sends_no_mail_and_logs_no_customer_data() -> None:
+    code = ("import django; django.setup(); from django.core.mail import send_mail; "
+            "print(send_mail('Order ORD-1', 'Hello Alice Customer, 1 Demo Street', None, ['alice@example.com']))")
+    result = run_python(code, example_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0"
+    assert "EMAIL_HOST is not set" in result.stderr
+    assert "alice" not in (result.stdout + result.stderr).lower() and "Demo Street" not in result.stderr
+
+
 def test_production_refuses_to_start_without_secret_key_and_says_why() -> None:
     env = example_env()
     del env["SECRET_KEY"]
@@ -67,7 +145,7 @@ def test_behind_tls_cookies_are_secure_hsts_is_sent_and_the_proxy_header_is_trus
                          "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER")
     assert values == {"SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True, "SECURE_SSL_REDIRECT": True,
                       "SECURE_HSTS_SECONDS": 31536000, "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"]}
-    plain = settings_of(example_env(HTTPS="false", SECURE_PROXY_SSL_HEADER="", SECURE_HSTS_SECONDS=""),
+    plain = settings_of(example_env(tls=False, SECURE_PROXY_SSL_HEADER="", SECURE_HSTS_SECONDS=""),
                         "SESSION_COOKIE_SECURE", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
                         "SECURE_PROXY_SSL_HEADER")
     assert plain == {"SESSION_COOKIE_SECURE": False, "SECURE_SSL_REDIRECT": False, "SECURE_HSTS_SECONDS": 0,
@@ -133,3 +211,45 @@ def test_a_malformed_sentinel_list_is_refused_at_start_up() -> None:
     result = run_python("import django; django.setup()", example_env(REDIS_SENTINELS="sentinel-1"))
     assert result.returncode != 0
     assert "REDIS_SENTINELS must be a comma-separated list of host:port, got 'sentinel-1'" in result.stderr
+
+
+def embedded_env(sqlite_path: Path) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+            "DJANGO_SETTINGS_MODULE": "config.settings", "QUIET_EMBEDDED_WARNING": "1",
+            "SQLITE_PATH": str(sqlite_path)}
+
+
+def test_the_embedded_key_is_random_kept_across_starts_and_readable_only_by_its_owner(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    first = settings_of(embedded_env(tmp_path / "a" / "db.sqlite3"), "EMBEDDED", "SECRET_KEY")
+    again = settings_of(embedded_env(tmp_path / "a" / "db.sqlite3"), "SECRET_KEY")
+    (tmp_path / "b").mkdir()
+    elsewhere = settings_of(embedded_env(tmp_path / "b" / "db.sqlite3"), "SECRET_KEY")
+    assert first["EMBEDDED"] is True
+    assert first["SECRET_KEY"] == again["SECRET_KEY"] != elsewhere["SECRET_KEY"]
+    assert len(str(first["SECRET_KEY"])) >= 50
+    key_file = tmp_path / "a" / ".embedded-secret-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+FORGE = """
+import django, jwt, time, uuid, hashlib, json
+django.setup()
+from orders import tokens
+secret = "embedded-insecure-" + {root!r}
+now = int(time.time())
+claims = {{"sub": "1", "type": "access", "iat": now, "nbf": now, "exp": now + 900, "iss": "order-tracking",
+          "aud": "order-tracking", "jti": uuid.uuid4().hex}}
+kid = hashlib.sha256(b"HS256:" + secret.encode()).hexdigest()[:16]
+try:
+    tokens.decode_token(jwt.encode(claims, secret, "HS256", headers={{"kid": kid}}), expected_type="access")
+    print("accepted")
+except tokens.InvalidToken as exc:
+    print("refused")
+"""
+
+
+def test_a_token_minted_from_the_install_path_is_refused_in_the_embedded_mode(tmp_path: Path) -> None:
+    result = run_python(FORGE.format(root=str(ROOT)), embedded_env(tmp_path / "db.sqlite3"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "refused"

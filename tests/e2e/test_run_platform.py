@@ -68,7 +68,7 @@ async def test_embedded_mode_runs_in_one_process_without_redis_or_postgres(tmp_p
 
 
 async def test_production_mode_starts_web_worker_and_beat(platform_env: dict[str, str], start_process: Any) -> None:
-    await asyncio.to_thread(manage, platform_env, "seed_demo")
+    await asyncio.to_thread(manage, platform_env, "seed_demo", "--in-production")
     port = free_port()
     server = Server("run-production", [sys.executable, "manage.py", "run_platform", "--port", str(port)],
                     platform_env, port)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -26,6 +29,29 @@ def test_a_token_in_a_log_message_its_arguments_or_extra_fields_is_redacted(capl
     assert "opaque-value-123" not in text and TOKEN_LIKE not in text
     assert "?token=[redacted]&after_seq=3" in text and "bearer [redacted] refused" in text
     assert "access_token=[redacted]" in text
+
+
+LOGGED_REQUEST = """
+import django
+django.setup()
+from django.test import Client
+Client().get("/api/orders/?token={token}", HTTP_HOST="localhost")
+try:
+    raise ValueError("refresh={token} failed")
+except ValueError:
+    import logging
+    logging.getLogger("anything").exception("with a traceback")
+"""
+
+
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_tokens_in_a_requests_url_or_a_traceback_never_reach_the_formatted_line(log_format: str) -> None:
+    env = {**os.environ, "LOG_FORMAT": log_format, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run([sys.executable, "-c", LOGGED_REQUEST.format(token=TOKEN_LIKE)], env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert "Unauthorized: /api/orders/" in result.stderr and "with a traceback" in result.stderr
+    assert TOKEN_LIKE not in result.stderr and TOKEN_LIKE.split(".")[1] not in result.stderr
+    assert "[redacted]" in result.stderr
 
 
 @pytest.mark.e2e

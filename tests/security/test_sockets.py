@@ -31,7 +31,7 @@ def setting_in_fresh_process(name: str, env: dict[str, str]) -> str:
 
 def test_query_tokens_are_off_in_production_and_on_in_embedded_mode() -> None:
     production = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test", "REDIS_URL": "redis://127.0.0.1:6379/3",
-                  "SECRET_KEY": "x" * 40}
+                  "SECRET_KEY": "test-only-" + "0123456789abcdef" * 4}
     assert setting_in_fresh_process("WS_ALLOW_QUERY_TOKEN", production) == "False"
     assert setting_in_fresh_process("WS_ALLOW_QUERY_TOKEN", {**production, "WS_ALLOW_QUERY_TOKEN": "true"}) == "True"
     assert setting_in_fresh_process("WS_ALLOW_QUERY_TOKEN", {}) == "True"

@@ -35,8 +35,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--in-production", action="store_true",
+                            help="Create the demo users, with their published password, outside the embedded mode too.")
 
-    def handle(self, *args: Any, base_url: str, **options: Any) -> None:
+    def handle(self, *args: Any, base_url: str, in_production: bool, **options: Any) -> None:
+        if not settings.EMBEDDED and not in_production:
+            # Known passwords never reach a real database by accident (make run with DATABASE_URL set).
+            self.stdout.write("Production mode: no demo users created (seed_demo --in-production would). "
+                              "Create staff with `python manage.py createsuperuser`.")
+            return
         User = get_user_model()
         users = {}
         with transaction.atomic():
