@@ -5,12 +5,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from orders import api, views
+from orders.forms import AdminLoginForm, LoginForm
 from realtime.health import healthz
 from realtime.metrics import metrics_view
 
+admin.site.login_form = AdminLoginForm
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/auth/token/", api.obtain_token, name="api-token"),
     path("api/auth/refresh/", api.refresh_token, name="api-refresh"),

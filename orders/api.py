@@ -117,16 +117,18 @@ def obtain_token(request: HttpRequest) -> HttpResponse:
     username, password = body["username"], body["password"]
     if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return error(400, "Username or password too long.")
+    # The throttle (orders.throttling, the first auth backend) counts the attempt before any password check.
+    user = authenticate(request, username=username, password=password)
+    refused = throttling.refusal(request)
+    if isinstance(refused, throttling.Throttled):
+        return throttled(refused)
+    if isinstance(refused, Unavailable):
+        return unavailable()
+    if user is None or not user.is_active:
+        return error(401, "Invalid username or password.")
     try:
-        # Checked before the password: a throttled guess costs no password hashing.
-        throttling.check(request, username=username)
-        # A failure is counted by orders.throttling's user_login_failed receiver, as for the login forms.
-        user = authenticate(request, username=username, password=password)
-        if user is None or not user.is_active:
-            return error(401, "Invalid username or password.")
+        throttling.succeeded(request, username=username)
         return token_pair_json(tokens.start_session(user))
-    except throttling.Throttled as exc:
-        return throttled(exc)
     except Unavailable:
         return unavailable()
 
@@ -139,16 +141,15 @@ def refresh_token(request: HttpRequest) -> HttpResponse:
     if body is None or not isinstance(body.get("refresh"), str):
         return error(400, "Send a JSON object with \"refresh\".")
     try:
-        throttling.check(request)
+        throttling.take(request)
         try:
             pair = tokens.rotate_refresh_token(body["refresh"])
         except tokens.RefreshReused:
             logger.warning("Refresh token reuse from %s: its session is revoked.", throttling.client_ip(request))
-            throttling.record_failure(request)
             return error(401, "This refresh token was already used; the session is revoked. Log in again.")
         except tokens.InvalidToken:
-            throttling.record_failure(request)
             return error(401, "Invalid or expired refresh token.")
+        throttling.succeeded(request)
         return token_pair_json(pair)
     except throttling.Throttled as exc:
         return throttled(exc)

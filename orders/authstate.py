@@ -28,8 +28,8 @@ class AuthState(Protocol):
     def hit(self, key: str, window: int) -> tuple[int, int]:
         """Count one event in a fixed window; the count so far and the seconds until the window ends."""
 
-    def peek(self, key: str) -> tuple[int, int]:
-        """The count in the current window and the seconds until it ends, without counting."""
+    def forgive(self, key: str) -> None:
+        """Take back one counted event (an attempt that turned out to succeed)."""
 
     def family_start(self, family: str, jti: str, ttl: int) -> None: ...
 
@@ -56,6 +56,11 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('TTL', KEYS[1])}
 """
+_FORGIVE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return n
+"""
 _ROTATE = """
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
@@ -77,6 +82,7 @@ class RedisAuthState:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._hit = self.client.register_script(_HIT)
+        self._forgive = self.client.register_script(_FORGIVE)
         self._rotate = self.client.register_script(_ROTATE)
         self._slot_take = self.client.register_script(_SLOT_TAKE)
 
@@ -87,13 +93,11 @@ class RedisAuthState:
             raise Unavailable(str(exc)) from exc
         return int(count), max(int(ttl), 1)
 
-    def peek(self, key: str) -> tuple[int, int]:
+    def forgive(self, key: str) -> None:
         try:
-            with self.client.pipeline() as pipe:
-                count, ttl = pipe.get(_key("count", key)).ttl(_key("count", key)).execute()
+            self._forgive(keys=[_key("count", key)])
         except redis.RedisError as exc:
             raise Unavailable(str(exc)) from exc
-        return int(count or 0), max(int(ttl), 0)
 
     def family_start(self, family: str, jti: str, ttl: int) -> None:
         try:
@@ -162,11 +166,12 @@ class MemoryAuthState:
             self._values[key] = (int(count) + 1, self._values[key][1])  # type: ignore[call-overload]
             return int(count) + 1, max(self._ttl(key), 1)  # type: ignore[call-overload]
 
-    def peek(self, key: str) -> tuple[int, int]:
+    def forgive(self, key: str) -> None:
         with self._lock:
             key = _key("count", key)
             count = self._get(key)
-            return (int(count), self._ttl(key)) if count is not None else (0, 0)  # type: ignore[call-overload]
+            if count:
+                self._values[key] = (int(count) - 1, self._values[key][1])  # type: ignore[call-overload]
 
     def family_start(self, family: str, jti: str, ttl: int) -> None:
         with self._lock:

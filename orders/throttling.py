@@ -1,6 +1,6 @@
-"""Login throttling: failed logins (API token, site and admin login forms: every `authenticate()`) and failed
-refreshes are counted per username and per client IP; over either limit no password is checked at all —
-the token endpoint answers 429 with Retry-After, the login forms refuse the credentials."""
+"""Login throttling: login attempts (API token, site and admin login forms: every `authenticate()`) and refreshes
+are counted per username and per client IP before they are checked, and successes are given back; over either
+limit no password is checked at all — the token endpoint answers 429 with Retry-After, the login forms say so."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -47,48 +47,59 @@ def _limits(request: HttpRequest, username: str | None) -> list[tuple[str, int]]
     return limits
 
 
-def check(request: HttpRequest, *, username: str | None = None) -> None:
-    """Raise Throttled when this IP, or attempts on this username, already failed too often."""
+def take(request: HttpRequest, *, username: str | None = None) -> None:
+    """Count this attempt now, before any password check, and raise Throttled once it is over a limit.
+
+    Counting first, atomically in the store, is what bounds concurrent guesses: checking and counting after the
+    password check let 16 simultaneous guesses all be checked against a limit of 5. A success gives it back.
+    """
     store = auth_state()
     for key, limit in _limits(request, username):
-        count, seconds_left = store.peek(key)
-        if count >= limit:
-            raise Throttled(max(seconds_left, 1))
+        count, seconds_left = store.hit(key, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+        if count > limit:
+            raise Throttled(seconds_left)
 
 
-def record_failure(request: HttpRequest, *, username: str | None = None) -> None:
+def succeeded(request: HttpRequest, *, username: str | None = None) -> None:
+    """The attempt counted by take() succeeded: it is not a failure."""
     store = auth_state()
     for key, _limit in _limits(request, username):
-        store.hit(key, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+        store.forgive(key)
 
 
 class LoginThrottleBackend:
-    """First in AUTHENTICATION_BACKENDS: a throttled attempt stops `authenticate()` before any password check.
+    """First in AUTHENTICATION_BACKENDS: every `authenticate()` (token endpoint, site and admin login forms) takes
+    its attempt here, and a throttled one stops before any password check.
 
-    Raising PermissionDenied makes Django skip the remaining backends and report a failed login. It has no
-    `get_user`, on purpose: it never logs anyone in, so Django (and `Client.force_login`) never picks it as a
-    session's backend.
+    Raising PermissionDenied makes Django skip the remaining backends and report a failed login; the request is
+    marked, so the login forms say "throttled" rather than "wrong password". It has no `get_user`, on purpose: it
+    never logs anyone in, so Django (and `Client.force_login`) never picks it as a session's backend.
     """
 
     def authenticate(self, request: HttpRequest | None, username: str | None = None, **credentials: Any) -> None:
         if request is not None and isinstance(username, str):
             try:
-                check(request, username=username)
-            except Throttled:
+                take(request, username=username)
+            except Throttled as exc:
+                request.login_refused = exc  # type: ignore[attr-defined]
                 raise PermissionDenied("too many failed logins") from None
             except Unavailable as exc:
-                # The login forms stay usable without Redis (the token endpoint answers 503 itself).
+                # The login forms stay usable without Redis; the token endpoint refuses (503) on seeing this.
+                request.login_refused = exc  # type: ignore[attr-defined]
                 logger.warning("Login throttle not checked, auth state unavailable: %s", exc)
         return None
 
 
-@receiver(user_login_failed, dispatch_uid="orders.throttling.count_failed_login")
-def count_failed_login(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
-                       **kwargs: Any) -> None:
-    """Every failed `authenticate()` counts, whichever form or endpoint called it."""
-    username = credentials.get("username")
-    if request is not None and isinstance(username, str):
+def refusal(request: HttpRequest) -> Throttled | Unavailable | None:
+    """Why the throttle refused (or could not check) the last `authenticate()` of this request, if it did."""
+    return getattr(request, "login_refused", None)
+
+
+@receiver(user_logged_in, dispatch_uid="orders.throttling.forgive_successful_login")
+def forgive_successful_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """A form login that succeeded gives back the attempt the backend counted (the API calls succeeded())."""
+    if request is not None:
         try:
-            record_failure(request, username=username)
+            succeeded(request, username=user.get_username())
         except Unavailable as exc:
-            logger.warning("Failed login not counted, auth state unavailable: %s", exc)
+            logger.warning("Successful login not forgiven, auth state unavailable: %s", exc)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from unittest import mock
 
 import pytest
+from django.contrib.auth.backends import ModelBackend
+from django.db import connections
 from django.test import Client
 
 from tests.conftest import PASSWORD, make_user
 from tests.security.conftest import post_json
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def attempt(username: str, password: str, ip: str = "203.0.113.7") -> Any:
@@ -91,3 +96,39 @@ def test_force_login_and_the_right_password_still_work_with_the_throttle_backend
     form = Client()
     response = form.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302 and form.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_concurrent_guesses_are_counted_before_any_password_check(alice: Any, settings: Any) -> None:
+    """16 guesses at once for one username: only the limit's worth reach a password check (S-03)."""
+    settings.LOGIN_FAILURES_PER_USERNAME = 5
+    checked: list[str] = []
+    original = ModelBackend.authenticate
+
+    def counting(self: Any, request: Any, username: Any = None, password: Any = None, **kwargs: Any) -> Any:
+        checked.append(password)
+        return original(self, request, username=username, password=password, **kwargs)
+
+    barrier = threading.Barrier(16)
+
+    def guess(number: int) -> int:
+        barrier.wait()
+        try:
+            return attempt("alice", f"guess-{number}", ip=f"198.51.100.{number}").status_code
+        finally:
+            connections.close_all()
+
+    with mock.patch.object(ModelBackend, "authenticate", counting):
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(guess, range(16)))
+    assert sorted(answers) == [401] * 5 + [429] * 11
+    assert len(checked) == 5
+
+
+def test_a_throttled_form_login_says_it_is_throttled_not_that_the_password_is_wrong(alice: Any,
+                                                                                      settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 1
+    client = Client(REMOTE_ADDR="203.0.113.60")
+    wrong = client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).content.decode()
+    assert "enter a correct username and password" in wrong
+    throttled = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).content.decode()
+    assert "Too many failed attempts" in throttled and "enter a correct username" not in throttled
