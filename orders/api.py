@@ -1,24 +1,29 @@
-"""The JSON HTTP API: tokens (login, refresh, logout; throttled), the caller's orders, one order with its
-events, and staff status changes."""
+"""The JSON HTTP API: tokens (login, refresh, logout; throttled), the caller's orders (paged by cursor, filtered
+by change time and status), one order with its events, and staff status changes."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from orders import selectors, services, throttling, tokens
 from orders.authstate import Unavailable
 from orders.models import Order, OrderEvent
-from orders.states import IllegalTransition
+from orders.states import IllegalTransition, Status
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,11 @@ View = Callable[..., HttpResponse]
 # Django's username field is 150 characters; a password longer than this is not a password.
 MAX_USERNAME_LENGTH = 150
 MAX_PASSWORD_LENGTH = 1024
+
+# GET /api/orders/ pages (docs/protocol.md): `limit` defaults to 50 and may be at most 200.
+ORDER_PAGE_DEFAULT = 50
+ORDER_PAGE_MAX = 200
+CURSOR_PREFIX = "v1:"
 
 
 def error(http_status: int, detail: str, **extra: Any) -> JsonResponse:
@@ -79,7 +89,7 @@ def api_view(view: View) -> View:
     return wrapper
 
 
-def order_json(order: Order, *, staff: bool = False) -> dict[str, Any]:
+def order_json(order: Order, *, staff: bool = False, awaiting_reply: int = 0) -> dict[str, Any]:
     data = {
         "id": order.pk,
         "number": order.number,
@@ -87,11 +97,20 @@ def order_json(order: Order, *, staff: bool = False) -> dict[str, Any]:
         "seq": order.seq,
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
+        "status_changed_at": order.status_changed_at.isoformat() if order.status_changed_at else None,
     }
     if staff:
         # Staff-only fields are added here and nowhere else; customers never get them.
         data["internal_note"] = order.internal_note
+        data["customer"] = order.customer.get_username()
+        data["awaiting_reply"] = awaiting_reply
     return data
+
+
+def orders_json(orders: list[Order], *, staff: bool) -> list[dict[str, Any]]:
+    """The orders as JSON; for staff with their chats' unanswered customer messages (one query for all)."""
+    awaiting = selectors.awaiting_reply_counts([order.pk for order in orders]) if staff else {}
+    return [order_json(order, staff=staff, awaiting_reply=awaiting.get(order.pk, 0)) for order in orders]
 
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
@@ -191,11 +210,64 @@ def logout(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+def encode_cursor(before: int) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{before}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The order id a cursor continues below, or None if it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    digits = text.removeprefix(CURSOR_PREFIX)
+    # An id fits PostgreSQL's bigint: at most 19 digits.
+    if not text.startswith(CURSOR_PREFIX) or not digits.isdigit() or not digits.isascii() or len(digits) > 19:
+        return None
+    return int(digits)
+
+
+def parse_time(raw: str) -> datetime | None:
+    """An ISO 8601 time with its offset; None if it is not one (a naive time would be ambiguous)."""
+    try:
+        parsed = parse_datetime(raw)
+    except ValueError:
+        return None
+    return parsed if parsed is not None and timezone.is_aware(parsed) else None
+
+
 @require_GET
 @api_view
 def order_list(request: HttpRequest) -> HttpResponse:
-    orders = selectors.visible_orders(request.user).order_by("-created_at")[:200]
-    return JsonResponse({"orders": [order_json(order, staff=request.user.is_staff) for order in orders]})
+    """A page of the caller's orders (staff: all), newest first; `next` is the cursor of the following page."""
+    params = request.GET
+    limit_raw = params.get("limit", str(ORDER_PAGE_DEFAULT))
+    if not (limit_raw.isdigit() and limit_raw.isascii() and 1 <= int(limit_raw) <= ORDER_PAGE_MAX):
+        return error(400, f"limit must be a whole number from 1 to {ORDER_PAGE_MAX}.")
+    before = None
+    if "cursor" in params:
+        before = decode_cursor(params["cursor"])
+        if before is None:
+            return error(400, "Invalid cursor: send back the \"next\" of a previous answer.")
+    updated_since = None
+    if "updated_since" in params:
+        updated_since = parse_time(params["updated_since"])
+        if updated_since is None:
+            return error(400, "updated_since must be an ISO 8601 time with its offset, e.g. "
+                              "2026-11-25T10:00:00Z (URL-encode a \"+\" offset as %2B).")
+    status = params.get("status")
+    if status is not None and status not in Status.values:
+        return error(400, f"Unknown status; one of: {', '.join(Status.values)}.")
+    # Read before the orders: whatever changes after this instant, an `updated_since` of it finds.
+    as_of = timezone.now()
+    page = selectors.order_page(
+        request.user, limit=int(limit_raw), before=before, updated_since=updated_since, status=status
+    )
+    return JsonResponse({
+        "orders": orders_json(page.orders, staff=request.user.is_staff),
+        "next": encode_cursor(page.next_before) if page.next_before is not None else None,
+        "as_of": as_of.isoformat(),
+    })
 
 
 @require_GET
@@ -206,7 +278,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         return error(404, "No such order.")
     events = selectors.events_after(order.pk, 0)
     return JsonResponse(
-        {**order_json(order, staff=request.user.is_staff), "events": [event_json(event) for event in events]}
+        {**orders_json([order], staff=request.user.is_staff)[0], "events": [event_json(event) for event in events]}
     )
 
 
@@ -225,4 +297,5 @@ def order_change_status(request: HttpRequest, order_id: int) -> HttpResponse:
         event = services.change_status(order=order, to=body["status"], actor=request.user)
     except IllegalTransition as exc:
         return error(409, exc.reason, status=exc.current, requested=exc.requested)
-    return JsonResponse({"order": order_json(order, staff=True), "event": event_json(event)})
+    order.refresh_from_db()  # the change also moved updated_at, which a client may keep as its updated_since
+    return JsonResponse({"order": orders_json([order], staff=True)[0], "event": event_json(event)})

@@ -1,8 +1,10 @@
-"""Reads: which orders a user may see (HTTP and WebSocket alike), event history, outbox, stuck orders, the board."""
+"""Reads: which orders a user may see (HTTP and WebSocket alike), the order list's pages, event history, outbox,
+stuck orders, the board."""
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -27,6 +29,40 @@ def visible_orders(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
     if user.is_staff:
         return Order.objects.all()
     return Order.objects.filter(customer=user)
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    # The id to continue below (the next page's `before`), or None on the last page.
+    next_before: int | None
+
+
+def order_page(
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    limit: int,
+    before: int | None = None,
+    updated_since: datetime | None = None,
+    status: str | None = None,
+) -> OrderPage:
+    """One page of the orders `user` may see, newest first, keyed by id below `before`.
+
+    Keyed by id, which never changes, so walking the pages returns each order that existed when the walk
+    began exactly once, however its status (and so its `updated_at`) changes meanwhile. `updated_since`
+    keeps the orders whose `updated_at` (bumped by every save, so by every status change) is not older.
+    """
+    orders = visible_orders(user).select_related("customer")
+    if updated_since is not None:
+        orders = orders.filter(updated_at__gte=updated_since)
+    if status is not None:
+        orders = orders.filter(status=status)
+    if before is not None:
+        orders = orders.filter(pk__lt=before)
+    # One more than asked says whether another page follows, without a COUNT.
+    rows = list(orders.order_by("-pk")[: limit + 1])
+    page = rows[:limit]
+    return OrderPage(orders=page, next_before=page[-1].pk if len(rows) > limit else None)
 
 
 def get_visible_order(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Order | None:

@@ -6,8 +6,10 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from orders import selectors
@@ -19,6 +21,10 @@ logger = logging.getLogger(__name__)
 # The happy path a customer sees as steps; a cancelled order shows its history instead.
 PROGRESS = [Status.PENDING, Status.CONFIRMED, Status.PREPARING, Status.SHIPPED, Status.OUT_FOR_DELIVERY,
             Status.DELIVERED]
+# "My orders" shows this many per page, newest first, with links to the older ones.
+MY_ORDERS_PER_PAGE = 50
+# The staff board renders this many orders, the most recently changed; later changes add rows live.
+BOARD_ROWS = 200
 
 
 def status_labels() -> dict[str, str]:
@@ -32,8 +38,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
-    orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-created_at")[:200]
-    return render(request, "orders/my_orders.html", {"orders": orders, "page_data": {"labels": status_labels()}})
+    # Taken before the read: after a reconnect the page asks for what changed since (docs/pages.md).
+    as_of = timezone.now()
+    orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-pk")
+    # A page number out of range or not a number shows the last or first page, never an error.
+    page = Paginator(orders, MY_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"page": page, "page_data": {"labels": status_labels(), "asOf": as_of.isoformat()}}
+    return render(request, "orders/my_orders.html", context)
 
 
 @login_required
@@ -78,13 +89,24 @@ def watching(order_ids: list[int], *, besides: str) -> dict[int, list[str]]:
 def staff_board(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied("The board is for staff.")
-    orders = selectors.board_orders()
+    # Taken before the read: the board's first reconcile asks for what changed since (docs/pages.md).
+    as_of = timezone.now()
+    orders = selectors.board_orders(BOARD_ROWS)
+    # The least recently changed order rendered, when the board is full: an order the board did not render
+    # but finds changed later than this on a reconcile was missed, older ones were just outside the window.
+    edge = orders[-1] if len(orders) == BOARD_ROWS else None
+    edge_changed_at = edge.status_changed_at.isoformat() if edge and edge.status_changed_at else None
     order_ids = [order.pk for order in orders]
     unread = selectors.awaiting_reply_counts(order_ids)
     watchers = watching(order_ids, besides=request.user.get_username())
     rows = [(order, unread.get(order.pk, 0), watchers.get(order.pk, [])) for order in orders]
     context = {
         "rows": rows,
-        "page_data": {"labels": status_labels(), "user": request.user.get_username()},
+        "page_data": {
+            "labels": status_labels(),
+            "user": request.user.get_username(),
+            "asOf": as_of.isoformat(),
+            "windowEdge": {"id": edge.pk, "statusChangedAt": edge_changed_at} if edge else None,
+        },
     }
     return render(request, "orders/staff_board.html", context)

@@ -1,15 +1,16 @@
 // "My orders": each order's status badge follows the customer's /ws/notifications/ stream.
 // The list shows only the latest status, so the highest seq per order wins and nothing needs replaying
-// except after a reconnect, when the list is re-read from GET /api/orders/.
+// except after each (re)connect, when the orders changed since the page's last snapshot are re-read from
+// GET /api/orders/?updated_since= (every page of them: nothing is capped).
 
 import { LiveSocket } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
 import { localizeTimes, pageData } from "./format.js";
+import { fetchAllOrders, oneAtATime, sinceBefore } from "./orders-api.js";
 
 const data = pageData();
 localizeTimes();
 const indicator = bindIndicator(document.getElementById("connection"));
-let connectedBefore = false;
 
 function apply(orderId, seq, status) {
   const card = document.querySelector(`[data-order-id="${orderId}"]`);
@@ -21,15 +22,15 @@ function apply(orderId, seq, status) {
   card.classList.add("changed");
 }
 
-async function catchUp() {
-  if (!connectedBefore) {
-    connectedBefore = true;
-    return;
-  }
-  const response = await fetch("/api/orders/", { credentials: "same-origin" });
-  if (!response.ok) return;
-  for (const order of (await response.json()).orders) apply(order.id, order.seq, order.status);
-}
+// `asOf`: the server time of the last snapshot (the page's render, then each catch-up). Also run on the
+// first connect: a change between the render and the socket joining its stream is read here.
+let asOf = data.asOf;
+
+const catchUp = oneAtATime(async () => {
+  const read = await fetchAllOrders({ updated_since: sinceBefore(asOf) });
+  for (const order of read.orders) apply(order.id, order.seq, order.status);
+  asOf = read.asOf;
+});
 
 new LiveSocket({
   url: () => "/ws/notifications/",

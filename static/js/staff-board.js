@@ -1,11 +1,13 @@
 // The staff board: every order's status changes (from /ws/notifications/ as staff), highlighted as they
 // arrive; presence frames fill "Watching"; the staff chat feed counts unread chats per order.
-// After every (re)connect the board reconciles with GET /api/orders/, so changes made while it was
-// disconnected are shown (and highlighted) too.
+// After every (re)connect the board reconciles: it reads every order changed since its last snapshot (the
+// page's render, then each reconcile) from GET /api/orders/?updated_since=, so changes made while it was
+// disconnected are shown (and highlighted) too, whichever orders they touch.
 
 import { LiveSocket } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
 import { localizeTimes, pageData, timeElement } from "./format.js";
+import { fetchAllOrders, fetchOrder, oneAtATime, sinceBefore } from "./orders-api.js";
 
 const data = pageData();
 localizeTimes();
@@ -19,49 +21,42 @@ function rowFor(orderId) {
   return body.querySelector(`tr[data-order-id="${orderId}"]`);
 }
 
-function cell(text, name) {
-  const td = document.createElement("td");
-  td.dataset.label = name;
-  td.textContent = text;
-  return td;
-}
-
-// A row for an order the page did not render (created after it loaded).
-function newRow(orderId, number) {
+// A row for an order the page did not render, from the page's blank row (templates/orders/board_row.html).
+// Its customer comes from `order` (the staff order JSON) or, for a live frame, from the order fetched next.
+function newRow(orderId, number, order = null) {
   body.querySelector("tr.empty")?.remove();
-  const row = document.createElement("tr");
+  const row = document.getElementById("board-row").content.firstElementChild.cloneNode(true);
   row.dataset.orderId = orderId;
-  row.dataset.seq = "0";
-  row.dataset.customer = "";
-  const head = document.createElement("th");
-  head.scope = "row";
-  head.dataset.label = "Order";
-  const link = document.createElement("a");
+  const link = row.querySelector("th a");
   link.href = `/orders/${orderId}/`;
   link.textContent = number;
-  const note = document.createElement("span");
-  note.className = "change-note";
-  head.append(link, note);
-  const status = cell("", "Status");
-  const badge = document.createElement("span");
-  badge.className = "status-badge";
-  status.append(badge);
-  const watchers = cell("—", "Watching");
-  watchers.className = "watchers";
-  const unread = cell("", "Unread chats");
-  unread.className = "unread";
-  const count = document.createElement("span");
-  count.className = "unread-count";
-  count.dataset.count = "0";
-  count.textContent = "0";
-  unread.append(count);
-  const admin = cell("", "Admin");
-  const adminLink = document.createElement("a");
-  adminLink.href = `/admin/orders/order/${orderId}/change/`;
-  adminLink.textContent = "Open in admin";
-  admin.append(adminLink);
-  row.append(head, cell("—", "Customer"), status, cell("", "Changed"), watchers, unread, admin);
+  const admin = row.querySelector(".admin-link");
+  admin.href = `/admin/orders/order/${orderId}/change/`;
+  admin.querySelector(".visually-hidden").textContent = ` ${number}`;
+  if (order) fillStaffFields(row, order);
+  else fillFromServer(row);
   return row;
+}
+
+// The customer and the unread count, from the database: what the chat feed counts from.
+function fillStaffFields(row, { customer, awaiting_reply: unread }) {
+  row.dataset.customer = customer;
+  row.querySelector(".customer").textContent = customer;
+  setUnread(row, unread);
+}
+
+async function fillFromServer(row) {
+  try {
+    fillStaffFields(row, await fetchOrder(row.dataset.orderId));
+  } catch (error) {
+    console.warn("Could not read the order's customer; the next chat message tries again.", error);
+  }
+}
+
+function setUnread(row, count) {
+  const unread = row.querySelector(".unread-count");
+  unread.dataset.count = count;
+  unread.textContent = count;
 }
 
 function highlight(row, text) {
@@ -76,10 +71,10 @@ function highlight(row, text) {
   }, HIGHLIGHT_MS);
 }
 
-function applyStatus({ order_id: orderId, number, seq, status, at }) {
+function applyStatus({ order_id: orderId, number, seq, status, at }, order = null) {
   let row = rowFor(orderId);
   if (row && seq <= Number(row.dataset.seq)) return; // already shown
-  if (!row) row = newRow(orderId, number);
+  if (!row) row = newRow(orderId, number, order);
   row.dataset.seq = seq;
   const badge = row.querySelector(".status-badge");
   badge.dataset.status = status;
@@ -101,12 +96,15 @@ function applyPresence({ order_id: orderId, watchers }) {
 function applyChat({ order_id: orderId, sender }) {
   const row = rowFor(orderId);
   if (!row) return;
-  const count = row.querySelector(".unread-count");
-  // Unread: the customer's messages since staff last wrote; any staff reply answers them all.
   const customer = row.dataset.customer;
-  const next = customer && sender !== customer ? 0 : Number(count.dataset.count) + 1;
-  count.dataset.count = next;
-  count.textContent = next;
+  if (!customer) {
+    // Whose message it is cannot be told yet: the database's count includes it.
+    fillFromServer(row);
+    return;
+  }
+  // Unread: the customer's messages since staff last wrote; any staff reply answers them all.
+  const next = sender === customer ? Number(row.querySelector(".unread-count").dataset.count) + 1 : 0;
+  setUnread(row, next);
   if (next > 0) highlight(row, "(new message)");
 }
 
@@ -122,24 +120,44 @@ function applyStuck({ orders }) {
   for (const o of orders) rowFor(o.order_id)?.classList.add("stuck");
 }
 
-// What changed while we were not connected. On the first connect the page is fresh: only changes made
-// since it was rendered count, and orders the board did not render (older than its window) stay out.
-let connectedBefore = false;
+// An ISO time in microseconds since the epoch (Date keeps only milliseconds); null stays null.
+function micros(iso) {
+  if (!iso) return null;
+  const fraction = (iso.match(/T[\d:]+\.(\d+)/) || [])[1] || "";
+  return Math.floor(Date.parse(iso) / 1000) * 1e6 + Number(fraction.padEnd(6, "0").slice(0, 6));
+}
 
-async function reconcile() {
-  const firstTime = !connectedBefore;
-  connectedBefore = true;
-  const response = await fetch("/api/orders/", { credentials: "same-origin" });
-  if (!response.ok) return;
-  const { orders } = await response.json();
-  for (const order of [...orders].reverse()) {
+// Whether an order ranks above `edge` in the board's order (selectors.board_orders: most recent status
+// change first, never-changed last, then the higher id).
+function ranksAbove(changedAt, id, edge) {
+  const [mine, theirs] = [micros(changedAt), micros(edge.statusChangedAt)];
+  if (mine !== theirs) return theirs === null || (mine !== null && mine > theirs);
+  return id > edge.id;
+}
+
+// What changed while the board was not connected. `asOf` is the server time of its last snapshot (the
+// page's render, then each reconcile): every change after it was either pushed live or is read here.
+let asOf = data.asOf;
+const byChangeTime = (a, b) => micros(a.status_changed_at) - micros(b.status_changed_at);
+
+const reconcile = oneAtATime(async () => {
+  const read = await fetchAllOrders({ updated_since: sinceBefore(asOf) });
+  // Oldest change first, so the most recent ends up on top, as if the frames had arrived.
+  for (const order of read.orders.filter((o) => o.status_changed_at).sort(byChangeTime)) {
     const row = rowFor(order.id);
-    if (row ? order.seq > Number(row.dataset.seq) : !firstTime) {
-      applyStatus({ order_id: order.id, number: order.number, seq: order.seq, status: order.status,
-                    at: order.updated_at });
+    const status = { order_id: order.id, number: order.number, seq: order.seq, status: order.status,
+                     at: order.status_changed_at };
+    if (row) {
+      applyStatus(status);
+      fillStaffFields(row, order);
+    } else if (!data.windowEdge || ranksAbove(order.status_changed_at, order.id, data.windowEdge)) {
+      // Not on the board, yet among the most recently changed: its change was missed (an order below
+      // the window's edge was merely not shown, and still is not).
+      applyStatus(status, order);
     }
   }
-}
+  asOf = read.asOf;
+});
 
 new LiveSocket({
   url: () => "/ws/notifications/",

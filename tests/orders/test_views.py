@@ -7,6 +7,7 @@ from django.test import Client
 
 from orders import services
 from orders.models import ChatMessage, Order
+from tests.conftest import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +32,24 @@ def test_anonymous_visitor_is_sent_to_the_login_page() -> None:
 def test_my_orders_lists_only_the_customers_own_orders(alice: Any, alice_order: Order, bob_order: Order) -> None:
     page = client_for(alice).get("/orders/").content.decode()
     assert alice_order.number in page and bob_order.number not in page
+
+
+def test_my_orders_shows_a_long_history_page_by_page_and_says_how_many_there_are(alice: Any) -> None:
+    orders = [make_order(alice) for _ in range(105)]
+    client = client_for(alice)
+    first = client.get("/orders/").content.decode()
+    assert "Orders 1–50 of 105" in first and "Page 1 of 3" in first and 'href="?page=2"' in first
+    assert orders[-1].number in first and orders[-50].number in first and orders[-51].number not in first
+    last = client.get("/orders/?page=3").content.decode()
+    assert "Orders 101–105 of 105" in last and orders[0].number in last and orders[5].number not in last
+    # A page that is not a number, or past the end, shows the first or the last page instead of an error.
+    assert orders[-1].number in client.get("/orders/?page=abc").content.decode()
+    assert orders[0].number in client.get("/orders/?page=99").content.decode()
+
+
+def test_my_orders_with_one_page_shows_no_pager(alice: Any, alice_order: Order) -> None:
+    page = client_for(alice).get("/orders/").content.decode()
+    assert alice_order.number in page and "Pages of orders" not in page and "Orders 1–" not in page
 
 
 def test_order_page_shows_items_history_and_the_seq_to_resume_from(alice: Any, staff: Any,
