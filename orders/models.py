@@ -50,6 +50,7 @@ class OrderQuerySet(models.QuerySet["Order"]):
 
     def update(self, **kwargs: Any) -> int:
         refuse_status_write(kwargs, "QuerySet.update()")
+        kwargs.setdefault("updated_at", timezone.now())  # so `updated_since` readers see every change
         return super().update(**kwargs)
 
     def bulk_update(self, objs: Iterable[Order], fields: Sequence[str], batch_size: int | None = None) -> int:
@@ -136,6 +137,7 @@ class Order(models.Model):
             ]
         else:
             refuse_status_write(update_fields, "Order.save(update_fields=...)")
+            kwargs["update_fields"] = {*update_fields, "updated_at"}  # auto_now moves only when it is listed
         super().save(*args, **kwargs)
 
     @property

@@ -67,9 +67,18 @@ def test_queryset_update_and_bulk_update_of_status_are_refused(alice_order: Orde
     assert_log_is_level(bob_order, status="pending", seqs=[1])
 
 
-def test_queryset_update_of_other_fields_still_works(alice_order: Order) -> None:
+def test_queryset_update_of_other_fields_still_works_and_moves_updated_at(alice_order: Order) -> None:
+    before = Order.objects.get(pk=alice_order.pk).updated_at
     assert Order.objects.filter(pk=alice_order.pk).update(internal_note="fragile") == 1
-    assert Order.objects.get(pk=alice_order.pk).internal_note == "fragile"
+    stored = Order.objects.get(pk=alice_order.pk)
+    assert stored.internal_note == "fragile" and stored.updated_at > before
+
+
+def test_save_with_update_fields_moves_updated_at(alice_order: Order) -> None:
+    before = Order.objects.get(pk=alice_order.pk).updated_at
+    alice_order.internal_note = "fragile"
+    alice_order.save(update_fields=["internal_note"])
+    assert Order.objects.get(pk=alice_order.pk).updated_at > before
 
 
 def test_bulk_create_writes_each_orders_first_event(alice: Any, bob: Any) -> None:
