@@ -7,7 +7,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from redis.exceptions import RedisError
 
 from orders import services
@@ -71,10 +74,22 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
+# An order's change form shows this many of its latest chat messages; the rest are a link away, paged.
+CHAT_INLINE_LIMIT = 50
+
+
+class RecentChatFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> Any:
+        latest = super().get_queryset().order_by("-created_at", "-id")[:CHAT_INLINE_LIMIT]
+        return list(reversed(latest))
+
+
 class ChatMessageInline(admin.TabularInline):
-    """The order's chat, oldest first; answer with the form's "Reply to customer" field."""
+    """The order's latest chat messages, oldest first (all of them: "Chat history" above, paged); answer with
+    the form's "Reply to customer" field."""
 
     model = ChatMessage
+    formset = RecentChatFormSet
     extra = 0
     can_delete = False
     fields = ["created_at", "sender", "text"]
@@ -155,7 +170,8 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
     search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
-    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now"]
+    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now",
+                       "chat_history"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
     actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders]
@@ -190,6 +206,16 @@ class OrderAdmin(admin.ModelAdmin):
             services.post_chat_message(order_id=obj.pk, sender=request.user, text=reply)
             self.message_user(request, f"Reply sent to {obj.customer.get_username()}'s chat.", messages.SUCCESS)
 
+    @admin.display(description="Chat history")
+    def chat_history(self, obj: Order) -> str:
+        if obj.pk is None:
+            return "-"
+        count = obj.chat_messages.count()
+        url = reverse("admin:orders_chatmessage_changelist") + f"?order__id__exact={obj.pk}"
+        shown = f"the latest {CHAT_INLINE_LIMIT} of {count} shown below" if count > CHAT_INLINE_LIMIT else (
+            f"{count} message(s), all shown below")
+        return format_html('{}; <a href="{}">all messages, paged</a>', shown, url)
+
     @admin.display(description="Watching now")
     def watching_now(self, obj: Order) -> str:
         """Who has this order's page or chat open right now (realtime.presence), so staff know who will see a reply."""
@@ -200,6 +226,24 @@ class OrderAdmin(admin.ModelAdmin):
         except RedisError:
             return "unknown (presence store unavailable)"
         return ", ".join(watcher.username for watcher in watchers) or "nobody"
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):
+    """Every chat message, paged and searchable; read-only (staff answer from the order's change form)."""
+
+    list_display = ["created_at", "order", "sender", "text"]
+    list_filter = [("sender__is_staff", admin.BooleanFieldListFilter)]
+    search_fields = ["order__number", "text"]
+    list_select_related = ["order", "sender"]
+    list_per_page = 100
+    raw_id_fields = ["order", "sender"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(OrderEvent)

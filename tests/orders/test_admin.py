@@ -87,3 +87,20 @@ def test_add_form_creates_the_order_with_its_first_event(staff: Any, alice: Any)
     assert client.post("/admin/orders/order/add/", data).status_code == 302
     order = Order.objects.get(shipping_address="3 New Road")
     assert list(order.events.values_list("seq", "to_status")) == [(1, "pending")]
+
+
+def test_change_form_shows_only_the_latest_chat_messages_and_links_to_all_of_them(staff: Any,
+                                                                                  alice_order: Order) -> None:
+    from orders.admin import CHAT_INLINE_LIMIT
+    from orders.models import ChatMessage
+
+    ChatMessage.objects.bulk_create([ChatMessage(order=alice_order, sender=alice_order.customer, text=f"msg-{n:03}")
+                                     for n in range(CHAT_INLINE_LIMIT + 30)])
+    client = Client()
+    client.force_login(staff)
+    page = client.get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
+    assert "msg-000" not in page and "msg-029" not in page, "the oldest messages are not rendered"
+    assert "msg-030" in page and f"msg-{CHAT_INLINE_LIMIT + 29:03}" in page
+    assert f"the latest {CHAT_INLINE_LIMIT} of {CHAT_INLINE_LIMIT + 30} shown below" in page
+    listing = client.get(f"/admin/orders/chatmessage/?order__id__exact={alice_order.pk}").content.decode()
+    assert "msg-000" in listing and f"{CHAT_INLINE_LIMIT + 30} chat messages" in listing
