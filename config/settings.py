@@ -186,6 +186,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
