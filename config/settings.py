@@ -266,7 +266,9 @@ elif REDIS_SENTINELS or REDIS_URL:
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 60,
-                "group_expiry": 86400,
+                # A channel leaves its groups this long after its last group_add; open sockets re-join well
+                # before that (realtime/consumers.py), so only a vanished server's channels age out.
+                "group_expiry": env_int("CHANNEL_LAYER_GROUP_EXPIRY_SECONDS", 86400),
             },
         }
     }

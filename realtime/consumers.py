@@ -13,6 +13,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from orders import selectors, services
 from orders.selectors import Access
@@ -83,9 +84,16 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def _watch_credentials(self, expires_at: float | None) -> None:
         """Close with 4001 when the access token expires, or the user, session or token family is revoked.
 
-        Every WS_REAUTH_INTERVAL_SECONDS the socket also renews its connection slot.
+        Every WS_REAUTH_INTERVAL_SECONDS the socket also renews its connection slot, and it re-joins its groups
+        when a third of the layer's group_expiry has passed: the layer drops a member that long after its
+        group_add, and a staff board or customer page open for a day would go deaf while looking healthy.
         """
         interval = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
+        expiry = push.group_expiry(self.channel_layer)
+        rejoin_every = expiry / 3 if expiry else None
+        if rejoin_every is not None:
+            interval = min(interval, rejoin_every)
+        rejoin_at = time.monotonic() + (rejoin_every or 0)
         while not self.closed:
             wait = interval if expires_at is None else min(interval, max(0.0, expires_at - time.time()))
             await asyncio.sleep(wait)
@@ -98,6 +106,18 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
                 return
             await limits.take_connection_slot_async(self.user.pk, self.channel_name)
+            if rejoin_every is not None and time.monotonic() >= rejoin_at and await self.rejoin_groups():
+                rejoin_at = time.monotonic() + rejoin_every
+
+    async def rejoin_groups(self) -> bool:
+        """Renew this channel's group memberships; False if the layer is unreachable (the next round retries)."""
+        try:
+            for group in self.groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+        except (RedisError, OSError) as exc:
+            logger.warning("Could not renew the groups of %s: %s", self.channel_name, exc)
+            return False
+        return True
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels' dispatch first hops to the one sync thread to close stale DB connections, for every

@@ -130,6 +130,13 @@ def publish_stuck_orders(orders: Iterable[Any]) -> None:
     async_to_sync(_group_send_many)((STAFF_GROUP,), {"type": "staff.alert", "text": json.dumps(frame)})
 
 
+def group_expiry(layer: Any) -> float | None:
+    """Seconds after its last group_add that the layer drops a channel from a group, or None if it never does
+    (channels_redis's core and the in-memory layer expire members; the pub/sub layer does not)."""
+    expiry = getattr(layer, "group_expiry", None)
+    return float(expiry) if expiry else None
+
+
 async def _group_send_many(groups: Iterable[str], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     for group in groups:
