@@ -55,6 +55,12 @@ def status_message(event: Any) -> dict[str, Any]:
     }
 
 
+def reset_frame(order_id: int, seq: int) -> dict[str, Any]:
+    """`order.reset`: the client is ahead of the order's log (a restored database, a client bug); it sets its
+    last seq to `seq`, the log's end, and reloads the order. Later events follow as usual."""
+    return {"type": "order.reset", "order_id": order_id, "seq": seq}
+
+
 def error_frame(code: str, detail: str) -> dict[str, str]:
     return {"type": "error", "code": code, "detail": detail}
 
