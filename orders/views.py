@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,6 +26,14 @@ def status_labels() -> dict[str, str]:
     return {status.value: status.label for status in Status}
 
 
+def socket_timing() -> dict[str, int]:
+    """How often the page's sockets ping and how long they wait for a pong (static/js/live-socket.js)."""
+    return {
+        "pingMs": round(settings.WS_PING_INTERVAL_SECONDS * 1000),
+        "pongTimeoutMs": round(settings.WS_PONG_TIMEOUT_SECONDS * 1000),
+    }
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("staff-board" if request.user.is_staff else "my-orders")
@@ -33,7 +42,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
     orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-created_at")[:200]
-    return render(request, "orders/my_orders.html", {"orders": orders, "page_data": {"labels": status_labels()}})
+    page_data = {"labels": status_labels(), "socket": socket_timing()}
+    return render(request, "orders/my_orders.html", {"orders": orders, "page_data": page_data})
 
 
 @login_required
@@ -55,6 +65,7 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
             "progress": [status.value for status in PROGRESS],
             "user": request.user.get_username(),
             "isStaff": request.user.is_staff,
+            "socket": socket_timing(),
         },
     }
     return render(request, "orders/order_page.html", context)
@@ -85,6 +96,6 @@ def staff_board(request: HttpRequest) -> HttpResponse:
     rows = [(order, unread.get(order.pk, 0), watchers.get(order.pk, [])) for order in orders]
     context = {
         "rows": rows,
-        "page_data": {"labels": status_labels(), "user": request.user.get_username()},
+        "page_data": {"labels": status_labels(), "user": request.user.get_username(), "socket": socket_timing()},
     }
     return render(request, "orders/staff_board.html", context)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
 
 from orders import services
 from orders.models import Order
+from tests.conftest import restore_order_at_seq_1
 from tests.realtime.sockets import Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
@@ -18,13 +18,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 async def change(order: Order, to: str, actor: Any) -> None:
     await database_sync_to_async(services.change_status)(order=order, to=to, actor=actor)
-
-
-def restore_to_seq_1(order: Order) -> None:
-    """What restoring a backup taken at seq 1 does to the order: raw rows, no model code."""
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM orders_orderevent WHERE order_id = %s AND seq > 1", [order.pk])
-        cursor.execute("UPDATE orders_order SET seq = 1, status = 'pending' WHERE id = %s", [order.pk])
 
 
 async def test_an_order_socket_resuming_beyond_the_log_gets_order_reset_then_live_events(
@@ -69,7 +62,7 @@ async def test_an_open_socket_whose_database_was_restored_behind_it_gets_order_r
     await change(alice_order, "confirmed", staff)
     await change(alice_order, "preparing", staff)
     assert [(await socket.next("order.status"))["seq"] for _ in range(3)] == [1, 2, 3]
-    await database_sync_to_async(restore_to_seq_1)(alice_order)
+    await database_sync_to_async(restore_order_at_seq_1)(alice_order)
     assert await socket.next("order.reset", timeout=10) == {"type": "order.reset", "order_id": alice_order.pk,
                                                            "seq": 1}
     # The next change is seq 2 again, and this time the socket sends it: it is level with the log.
