@@ -318,7 +318,9 @@ elif REDIS_SENTINELS or REDIS_URL:
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 60,
-                "group_expiry": 86400,
+                # A channel leaves its groups this long after its last group_add; open sockets re-join well
+                # before that (realtime/consumers.py), so only a vanished server's channels age out.
+                "group_expiry": env_int("CHANNEL_LAYER_GROUP_EXPIRY_SECONDS", 86400),
             },
         }
     }
@@ -421,6 +423,12 @@ PRESENCE_MISSED_BEATS = 3
 # Presence lives in Redis (the same server as the channel layer by default); embedded mode keeps it in memory.
 PRESENCE_REDIS_URL = env_str("PRESENCE_REDIS_URL", REDIS_URL)
 PRESENCE_KEY_PREFIX = env_str("PRESENCE_KEY_PREFIX", "presence")
+# The pages ping every WS_PING_INTERVAL_SECONDS and reconnect when no pong came WS_PONG_TIMEOUT_SECONDS after a
+# ping (page data, static/js/live-socket.js). Every WS_POSITION_CHECK_SECONDS each open order socket and stream
+# reads where the orders it follows are and replays what a lost push kept from it (realtime/positions.py).
+WS_PING_INTERVAL_SECONDS = float(env_int("WS_PING_INTERVAL_SECONDS", int(PRESENCE_HEARTBEAT_SECONDS)))
+WS_PONG_TIMEOUT_SECONDS = float(env_int("WS_PONG_TIMEOUT_SECONDS", 10))
+WS_POSITION_CHECK_SECONDS = float(env_int("WS_POSITION_CHECK_SECONDS", int(WS_PING_INTERVAL_SECONDS)))
 # Chat messages one user may post per minute, all their tabs together; more closes the socket with 4008.
 CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
 

@@ -4,6 +4,7 @@ stuck orders, the board."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,6 +93,26 @@ def current_seq(order_id: int) -> int:
 def customer_order_seqs(user: AbstractBaseUser) -> dict[int, int]:
     """The current seq of each of the customer's orders: where a customer's notification stream starts."""
     return dict(Order.objects.filter(customer=user).values_list("pk", "seq"))
+
+
+def order_seqs(order_ids: Iterable[int]) -> dict[int, int]:
+    """The current seq of each of these orders (missing ones are left out)."""
+    return dict(Order.objects.filter(pk__in=list(order_ids)).values_list("pk", "seq"))
+
+
+def customers_order_seqs(customer_ids: Iterable[int]) -> dict[int, dict[int, int]]:
+    """Per customer, the current seq of each of their orders: many customer_order_seqs in one query."""
+    seqs: dict[int, dict[int, int]] = {customer_id: {} for customer_id in customer_ids}
+    for order_id, customer_id, seq in Order.objects.filter(customer_id__in=list(seqs)).values_list(
+        "pk", "customer_id", "seq"
+    ):
+        seqs[customer_id][order_id] = seq
+    return seqs
+
+
+def changed_order_seqs(since: datetime) -> dict[int, int]:
+    """The current seq of every order changed (`updated_at`) since `since`: what a staff stream may have missed."""
+    return dict(Order.objects.filter(updated_at__gte=since).values_list("pk", "seq"))
 
 
 def unpublished_events(*, created_before: datetime, limit: int = 500) -> list[OrderEvent]:

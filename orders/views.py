@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -31,6 +32,14 @@ def status_labels() -> dict[str, str]:
     return {status.value: status.label for status in Status}
 
 
+def socket_timing() -> dict[str, int]:
+    """How often the page's sockets ping and how long they wait for a pong (static/js/live-socket.js)."""
+    return {
+        "pingMs": round(settings.WS_PING_INTERVAL_SECONDS * 1000),
+        "pongTimeoutMs": round(settings.WS_PONG_TIMEOUT_SECONDS * 1000),
+    }
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("staff-board" if request.user.is_staff else "my-orders")
@@ -43,8 +52,8 @@ def my_orders(request: HttpRequest) -> HttpResponse:
     orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-pk")
     # A page number out of range or not a number shows the last or first page, never an error.
     page = Paginator(orders, MY_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"page": page, "page_data": {"labels": status_labels(), "asOf": as_of.isoformat()}}
-    return render(request, "orders/my_orders.html", context)
+    page_data = {"labels": status_labels(), "asOf": as_of.isoformat(), "socket": socket_timing()}
+    return render(request, "orders/my_orders.html", {"page": page, "page_data": page_data})
 
 
 @login_required
@@ -66,6 +75,7 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
             "progress": [status.value for status in PROGRESS],
             "user": request.user.get_username(),
             "isStaff": request.user.is_staff,
+            "socket": socket_timing(),
         },
     }
     return render(request, "orders/order_page.html", context)
@@ -107,6 +117,7 @@ def staff_board(request: HttpRequest) -> HttpResponse:
             "user": request.user.get_username(),
             "asOf": as_of.isoformat(),
             "windowEdge": {"id": edge.pk, "statusChangedAt": edge_changed_at} if edge else None,
+            "socket": socket_timing(),
         },
     }
     return render(request, "orders/staff_board.html", context)

@@ -13,10 +13,11 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from orders import selectors, services
 from orders.selectors import Access
-from realtime import limits, metrics, presence, push
+from realtime import limits, metrics, positions, presence, push
 from realtime.auth import BEARER_SUBPROTOCOL
 
 logger = logging.getLogger(__name__)
@@ -83,9 +84,16 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def _watch_credentials(self, expires_at: float | None) -> None:
         """Close with 4001 when the access token expires, or the user, session or token family is revoked.
 
-        Every WS_REAUTH_INTERVAL_SECONDS the socket also renews its connection slot.
+        Every WS_REAUTH_INTERVAL_SECONDS the socket also renews its connection slot, and it re-joins its groups
+        when a third of the layer's group_expiry has passed: the layer drops a member that long after its
+        group_add, and a staff board or customer page open for a day would go deaf while looking healthy.
         """
         interval = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
+        expiry = push.group_expiry(self.channel_layer)
+        rejoin_every = expiry / 3 if expiry else None
+        if rejoin_every is not None:
+            interval = min(interval, rejoin_every)
+        rejoin_at = time.monotonic() + (rejoin_every or 0)
         while not self.closed:
             wait = interval if expires_at is None else min(interval, max(0.0, expires_at - time.time()))
             await asyncio.sleep(wait)
@@ -98,6 +106,18 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
                 return
             await limits.take_connection_slot_async(self.user.pk, self.channel_name)
+            if rejoin_every is not None and time.monotonic() >= rejoin_at and await self.rejoin_groups():
+                rejoin_at = time.monotonic() + rejoin_every
+
+    async def rejoin_groups(self) -> bool:
+        """Renew this channel's group memberships; False if the layer is unreachable (the next round retries)."""
+        try:
+            for group in self.groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+        except (RedisError, OSError) as exc:
+            logger.warning("Could not renew the groups of %s: %s", self.channel_name, exc)
+            return False
+        return True
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels' dispatch first hops to the one sync thread to close stale DB connections, for every
@@ -216,11 +236,17 @@ class NotificationConsumer(TrackedConsumer):
     """`/ws/notifications/` (the user's orders; staff: all) and `/ws/orders/<id>/` (one order, resumable).
 
     Each connection remembers the last seq it sent per order, so at-least-once delivery from the worker and
-    the replay/live seam both reach the client once and in order; a gap is filled from the event log.
+    the replay/live seam both reach the client once and in order; a gap is filled from the event log, and the
+    position check (realtime.positions) fills one that no later push reveals.
     """
+
+    following: positions.Following | None = None
 
     async def connected(self) -> None:
         self.last_seq: dict[int, int] = {}
+        # The position check runs outside this consumer's message loop: it and the handlers that read and
+        # advance last_seq take turns.
+        self.seq_lock = asyncio.Lock()
         # Per order, the first seq of the unbroken run of frames this connection has sent up to last_seq.
         self.first_sent: dict[int, int] = {}
         # Where an order not in last_seq starts: unknown for staff (from the first frame seen), 0 for a
@@ -230,6 +256,7 @@ class NotificationConsumer(TrackedConsumer):
         if order_id is None:
             if self.user.is_staff:
                 await self.join(push.STAFF_GROUP)
+                following = positions.Following(every_order=True)
             else:
                 # Each of the customer's orders starts at its seq before joining, so an older event pushed again
                 # (at-least-once, the outbox sweep) is dropped and one overtaken by a later event is filled in
@@ -241,7 +268,9 @@ class NotificationConsumer(TrackedConsumer):
                 for changed, seq in (await database_sync_to_async(selectors.customer_order_seqs)(self.user)).items():
                     if seq > before.get(changed, 0):
                         await self.replay(changed, before.get(changed, 0))
+                following = positions.Following(customer_id=self.user.pk)
             await self.watch(presence.user_room(self.user.pk))
+            self.follow(following)
             return
         if not await self.admit_to_order(order_id):
             return
@@ -255,6 +284,18 @@ class NotificationConsumer(TrackedConsumer):
             self.last_seq[order_id] = await database_sync_to_async(selectors.current_seq)(order_id)
         else:
             await self.replay(order_id, after_seq)
+        self.follow(positions.Following(order_id=order_id))
+
+    def follow(self, following: positions.Following) -> None:
+        if not self.closed:
+            self.following = following
+            positions.follow(self, following)
+
+    async def disconnect(self, code: int) -> None:
+        if self.following is not None:
+            positions.unfollow(self)
+            self.following = None
+        await super().disconnect(code)
 
     async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
         if frame_type == "subscribe" and self.scope["url_route"]["kwargs"].get("order_id") is None:
@@ -274,37 +315,72 @@ class NotificationConsumer(TrackedConsumer):
             raise FrameError("forbidden", "You may not watch this order.")
         # The stream's group already carries this order's live events; replay brings the client level. If this
         # connection already sent the client an unbroken run of frames from after_seq on, only what follows is due.
-        first = self.first_sent.get(order_id)
-        last = self.last_seq.get(order_id, after_seq)
-        if first is not None and first <= after_seq + 1 <= last + 1:
-            after_seq = last
-        await self.replay(order_id, after_seq)
+        async with self.seq_lock:
+            first = self.first_sent.get(order_id)
+            last = self.last_seq.get(order_id, after_seq)
+            if first is not None and first <= after_seq + 1 <= last + 1:
+                after_seq = last
+            await self.replay(order_id, after_seq)
 
     async def replay(self, order_id: int, after_seq: int) -> None:
-        """Send the order's events after `after_seq` from the log, oldest first."""
+        """Send the order's events after `after_seq` from the log, oldest first.
+
+        If the log ends before `after_seq` (a database restored from a backup, a client bug), send `order.reset`
+        with where it ends instead: waiting for the order to pass `after_seq` would keep the client deaf.
+        """
         if order_id not in self.first_sent or after_seq != self.last_seq.get(order_id):
             self.first_sent[order_id] = after_seq + 1  # not a continuation: a new run of frames starts here
         self.last_seq[order_id] = after_seq
         while not self.closed:
             events = await database_sync_to_async(selectors.events_after)(order_id, self.last_seq[order_id])
+            if not events and self.last_seq[order_id] == after_seq and after_seq > 0:
+                current = await database_sync_to_async(selectors.current_seq)(order_id)
+                if current < after_seq:
+                    await self.reset(order_id, current)
             for event in events:
                 await self.send_text(json.dumps(push.status_frame(event)))
                 self.last_seq[order_id] = event.seq
             if len(events) < settings.REPLAY_LIMIT:
                 return
 
-    async def order_status(self, message: dict[str, Any]) -> None:
-        order_id, seq = message["order_id"], message["seq"]
-        last = self.last_seq.get(order_id, self.unknown_order_seq)
-        if last is not None and seq <= last:
-            return
-        if last is not None and seq > last + 1:
-            await self.replay(order_id, last)
-            return
-        await self.send_text(message["text"])
-        metrics.status_delivered(message)
+    async def reset(self, order_id: int, seq: int) -> None:
+        """The client is ahead of the log: tell it where the log is; frames continue from there."""
         self.last_seq[order_id] = seq
-        self.first_sent.setdefault(order_id, seq)
+        self.first_sent[order_id] = seq + 1
+        await self.send_text(json.dumps(push.reset_frame(order_id, seq)))
+
+    async def catch_up(self, current: dict[int, int]) -> None:
+        """The position check: replay what this connection has not sent of orders now at `current`, and reset
+        those it is ahead of. A staff stream starts an order it has not seen at its latest event."""
+        for order_id, seq in current.items():
+            async with self.seq_lock:
+                if self.closed:
+                    return
+                last = self.last_seq.get(order_id, self.unknown_order_seq)
+                if last is None:
+                    last = max(seq - 1, 0)
+                if seq > last:
+                    await self.replay(order_id, last)
+                elif seq < last:
+                    # `current` was read before a push may have moved last_seq on: only the log, read now, can
+                    # say the client is ahead of it.
+                    seq = await database_sync_to_async(selectors.current_seq)(order_id)
+                    if seq < last:
+                        await self.reset(order_id, seq)
+
+    async def order_status(self, message: dict[str, Any]) -> None:
+        async with self.seq_lock:
+            order_id, seq = message["order_id"], message["seq"]
+            last = self.last_seq.get(order_id, self.unknown_order_seq)
+            if last is not None and seq <= last:
+                return
+            if last is not None and seq > last + 1:
+                await self.replay(order_id, last)
+                return
+            await self.send_text(message["text"])
+            metrics.status_delivered(message)
+            self.last_seq[order_id] = seq
+            self.first_sent.setdefault(order_id, seq)
 
     async def staff_alert(self, message: dict[str, Any]) -> None:
         await self.send_text(message["text"])

@@ -55,6 +55,12 @@ def status_message(event: Any) -> dict[str, Any]:
     }
 
 
+def reset_frame(order_id: int, seq: int) -> dict[str, Any]:
+    """`order.reset`: the client is ahead of the order's log (a restored database, a client bug); it sets its
+    last seq to `seq`, the log's end, and reloads the order. Later events follow as usual."""
+    return {"type": "order.reset", "order_id": order_id, "seq": seq}
+
+
 def error_frame(code: str, detail: str) -> dict[str, str]:
     return {"type": "error", "code": code, "detail": detail}
 
@@ -128,6 +134,13 @@ def publish_stuck_orders(orders: Iterable[Any]) -> None:
         ],
     }
     async_to_sync(_group_send_many)((STAFF_GROUP,), {"type": "staff.alert", "text": json.dumps(frame)})
+
+
+def group_expiry(layer: Any) -> float | None:
+    """Seconds after its last group_add that the layer drops a channel from a group, or None if it never does
+    (channels_redis's core and the in-memory layer expire members; the pub/sub layer does not)."""
+    expiry = getattr(layer, "group_expiry", None)
+    return float(expiry) if expiry else None
 
 
 async def _group_send_many(groups: Iterable[str], message: dict[str, Any]) -> None:

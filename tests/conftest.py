@@ -106,3 +106,12 @@ def eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False
+
+
+def restore_order_at_seq_1(order: Order) -> None:
+    """What restoring a backup taken when the order was new does to it: raw rows, no model code, no push."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM orders_orderevent WHERE order_id = %s AND seq > 1", [order.pk])
+        cursor.execute("UPDATE orders_order SET seq = 1, status = 'pending' WHERE id = %s", [order.pk])

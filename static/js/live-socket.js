@@ -1,12 +1,20 @@
-// A WebSocket that keeps itself connected: exponential backoff with jitter, a ping heartbeat, and a
-// state ("connecting" | "live" | "reconnecting" | "offline") for the connection indicator.
+// A WebSocket that keeps itself connected: exponential backoff with jitter, a ping heartbeat with a pong
+// deadline, and a state ("connecting" | "live" | "reconnecting" | "offline") for the connection indicator.
 // The URL is asked for on every attempt, so a page can resume with its latest after_seq.
 
 // Close codes after which retrying cannot help (see docs/protocol.md).
 const FINAL_CLOSE_CODES = new Set([4001, 4003, 4004]);
 
 export const BACKOFF = { baseMs: 500, maxMs: 15000 };
-const PING_EVERY_MS = 20000;
+
+// How often to ping, and how long to wait for the pong (or for a new socket to open) before treating the
+// socket as dead: a frozen server, a laptop that slept, a proxy that dropped the connection silently all
+// leave a socket that looks open. The page's data carries the server's settings (orders/views.py).
+export function socketTiming() {
+  const data = document.getElementById("page-data");
+  const timing = (data && JSON.parse(data.textContent).socket) || {};
+  return { pingMs: timing.pingMs || 20000, pongTimeoutMs: timing.pongTimeoutMs || 10000 };
+}
 
 export function wsUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -21,16 +29,18 @@ export function backoffDelay(attempt, { baseMs, maxMs } = BACKOFF) {
 }
 
 export class LiveSocket {
-  constructor({ url, onFrame, onState, onOpen }) {
+  constructor({ url, onFrame, onState, onOpen, timing }) {
     this.url = url;
     this.onFrame = onFrame;
     this.onState = onState || (() => {});
     this.onOpen = onOpen || (() => {});
+    this.timing = timing || socketTiming();
     this.attempt = 0;
     this.state = null;
     this.socket = null;
     this.retryTimer = null;
     this.pingTimer = null;
+    this.deadlineTimer = null;
     this.stopped = false;
     window.addEventListener("online", () => {
       if (this.state !== "live") this.reconnectNow();
@@ -57,11 +67,14 @@ export class LiveSocket {
     this.retryTimer = null;
     const socket = new WebSocket(wsUrl(this.url()));
     this.socket = socket;
+    // A handshake that never completes (a frozen server accepts TCP but never answers) counts as a failure.
+    this.expectWithin(socket);
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
+      this.clearDeadline();
       this.attempt = 0;
       this.setState("live");
-      this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_EVERY_MS);
+      this.pingTimer = setInterval(() => this.ping(socket), this.timing.pingMs);
       this.onOpen();
     });
     socket.addEventListener("message", (event) => {
@@ -72,11 +85,16 @@ export class LiveSocket {
       } catch {
         return;
       }
-      if (frame && typeof frame.type === "string") this.onFrame(frame);
+      if (!frame || typeof frame.type !== "string") return;
+      if (frame.type === "pong") {
+        this.clearDeadline();
+        return;
+      }
+      this.onFrame(frame);
     });
     socket.addEventListener("close", (event) => {
       if (socket !== this.socket) return;
-      clearInterval(this.pingTimer);
+      this.clearTimers();
       this.socket = null;
       if (this.stopped) return;
       if (FINAL_CLOSE_CODES.has(event.code)) {
@@ -100,12 +118,47 @@ export class LiveSocket {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  ping(socket) {
+    if (!this.send({ type: "ping" })) return;
+    // One deadline at a time: a pong answers the oldest unanswered ping, and any pong proves the socket alive.
+    if (!this.deadlineTimer) this.expectWithin(socket);
+  }
+
+  // Unless a pong (or, for a new socket, the open event) comes within the deadline, give the socket up.
+  expectWithin(socket) {
+    this.clearDeadline();
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      if (socket === this.socket) this.abandon();
+    }, this.timing.pongTimeoutMs);
+  }
+
+  // The socket is dead but may never say so (no close event until TCP gives up): leave it, retry with backoff.
+  abandon() {
+    const old = this.socket;
+    this.socket = null;
+    this.clearTimers();
+    if (old) old.close(1000);
+    this.scheduleRetry();
+  }
+
+  clearDeadline() {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+  }
+
+  clearTimers() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    this.clearDeadline();
+  }
+
   // Drop the current socket (if any) and connect again now, e.g. to resume after a detected gap.
   reconnectNow() {
     if (this.stopped) return;
     const old = this.socket;
     this.socket = null;
-    clearInterval(this.pingTimer);
+    this.clearTimers();
     if (old) old.close(1000);
     this.setState("reconnecting");
     this.connect();

@@ -29,19 +29,48 @@ function renderProgress(status) {
   document.getElementById("cancelled-note").hidden = status !== "cancelled";
 }
 
-function showStatus(frame) {
+function timelineItem({ seq, status, at }) {
   const item = document.createElement("li");
-  item.dataset.seq = frame.seq;
-  item.dataset.status = frame.status;
-  item.className = "fresh";
+  item.dataset.seq = seq;
+  item.dataset.status = status;
   const name = document.createElement("span");
   name.className = "timeline-status";
-  name.textContent = label(frame.status);
-  item.append(name, " ", timeElement(frame.at));
+  name.textContent = label(status);
+  item.append(name, " ", timeElement(at));
+  return item;
+}
+
+function showCurrent(status) {
+  currentStatus.textContent = label(status);
+  currentStatus.dataset.status = status;
+  renderProgress(status);
+}
+
+function showStatus(frame) {
+  const item = timelineItem(frame);
+  item.className = "fresh";
   timeline.prepend(item);
-  currentStatus.textContent = label(frame.status);
-  currentStatus.dataset.status = frame.status;
-  renderProgress(frame.status);
+  showCurrent(frame.status);
+}
+
+// On order.reset the page was ahead of the order's log (a database restored from a backup): what it showed
+// after `seq` never happened as far as the server knows. Continue from `seq` and re-read the order's history.
+async function resetTo(seq) {
+  lastSeq = seq;
+  for (const item of [...timeline.children]) if (Number(item.dataset.seq) > seq) item.remove();
+  showNewest();
+  const response = await fetch(`/api/orders/${data.orderId}/`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const events = (await response.json()).events.filter((event) => event.seq <= lastSeq);
+  const newest = Math.max(0, ...events.map((event) => event.seq));
+  // Frames applied while the request was out, and not in its answer, stay on top.
+  const arrived = [...timeline.children].filter((item) => Number(item.dataset.seq) > newest);
+  timeline.replaceChildren(...arrived, ...events.reverse().map(timelineItem));
+  showNewest();
+}
+
+function showNewest() {
+  if (timeline.firstElementChild) showCurrent(timeline.firstElementChild.dataset.status);
 }
 
 const statusSocket = new LiveSocket({
@@ -50,6 +79,10 @@ const statusSocket = new LiveSocket({
   onFrame(frame) {
     if (frame.type === "presence") {
       showWatchers(frame.watchers);
+      return;
+    }
+    if (frame.type === "order.reset" && frame.order_id === data.orderId) {
+      resetTo(frame.seq);
       return;
     }
     if (frame.type !== "order.status" || frame.order_id !== data.orderId) return;

@@ -1,7 +1,8 @@
 """A WebSocket client that follows docs/protocol.md's resume rule and counts what reached it lost, twice or late.
 
 The rule: keep the last seq per order; (re)connect with it (`?after_seq=` on `/ws/orders/<id>/`, a `subscribe`
-frame per order on `/ws/notifications/`); apply seq == last + 1, drop seq <= last, skip a larger one.
+frame per order on `/ws/notifications/`); apply seq == last + 1, drop seq <= last, skip a larger one; on
+`order.reset` set last := its seq (and reload the order).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Tally:
 class ResumingClient:
     """One socket that reconnects by itself (every `retry_every` s) until `stop()`, resuming from its last seqs.
 
-    `raw` keeps every order.status seq as it arrived (per order); `accepted` what the rule applied, in order.
+    `raw` keeps every order.status seq as it arrived (per order); `accepted` what the rule applied, in order;
+    `resets` the seq of each order.reset, per order.
     """
 
     ws_base: str
@@ -53,6 +55,7 @@ class ResumingClient:
     retry_every: float = 0.2
     raw: dict[int, list[int]] = field(default_factory=dict)
     accepted: dict[int, list[int]] = field(default_factory=dict)
+    resets: dict[int, list[int]] = field(default_factory=dict)
     connections: int = 0
     repeats: int = 0
     early: int = 0
@@ -118,12 +121,17 @@ class ResumingClient:
     def receive(self, frame: dict[str, object]) -> None:
         """Apply the rule: seq == last + 1 is applied; seq <= last is a repeat and dropped; a larger seq is
         ahead of one still missing (on the stream, the replay answering our subscribe is still coming), so it
-        is not applied either: the replay or the server's gap fill re-sends it in order."""
-        if frame.get("type") != "order.status":
+        is not applied either: the replay or the server's gap fill re-sends it in order. `order.reset`: the client
+        was ahead of the order's log; it continues from the log's end (an application would reload the order)."""
+        if frame.get("type") not in ("order.status", "order.reset"):
             return
         order_id, seq = int(frame["order_id"]), int(frame["seq"])  # type: ignore[call-overload]
         if order_id not in self.last:
             return  # another order of the same customer, not followed here
+        if frame["type"] == "order.reset":
+            self.resets.setdefault(order_id, []).append(seq)
+            self.last[order_id] = seq
+            return
         self.raw.setdefault(order_id, []).append(seq)
         if seq <= self.last[order_id]:
             self.repeats += 1
