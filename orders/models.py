@@ -96,7 +96,11 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "status_changed_at"])]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"]),
+            # What changed since: the board's reconcile, the list's updated_since, the staff position check.
+            models.Index(fields=["updated_at"], name="order_updated_at"),
+        ]
 
     def __str__(self) -> str:
         return self.number or f"Order #{self.pk}"
