@@ -1,4 +1,13 @@
-"""WebSocket consumers: translate frames to selector/service calls and group messages to frames."""
+"""WebSocket consumers, one endpoint per class: translate client frames to selector/service calls and group
+messages to frames.
+
+    BaseConsumer                 auth, frame limits, JSON parsing, client frames by type, ping
+      WatchingConsumer           counts as watching (presence); staff get `presence` frames
+        EventStreamConsumer      order.status frames once and in order (streams.StreamPositions), replay, reset
+          NotificationConsumer   /ws/notifications/   the user's orders (staff: all); `subscribe`
+          OrderConsumer          /ws/orders/<id>/     one order, resumable with ?after_seq
+        ChatConsumer             /ws/orders/<id>/chat/  the order's chat; `message`
+"""
 
 from __future__ import annotations
 
@@ -6,19 +15,21 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from redis.exceptions import RedisError
 
 from orders import selectors, services
 from orders.selectors import Access
 from realtime import limits, metrics, positions, presence, push
 from realtime.auth import BEARER_SUBPROTOCOL
+from realtime.streams import Live, StreamPositions
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +50,13 @@ class FrameError(Exception):
 
 
 class BaseConsumer(AsyncJsonWebsocketConsumer):
-    """Authentication, frame limits, JSON parsing and ping/pong shared by every socket."""
+    """Authentication, frame limits, JSON parsing and ping/pong shared by every socket.
 
+    A client frame of type `t` is handled by `frame_t` if `t` is in `client_frames` (as channels maps a group
+    message's type to a method); any other type gets an `unknown_type` error frame.
+    """
+
+    client_frames: ClassVar[frozenset[str]] = frozenset({"ping"})
     user: Any
     closed: bool = False
     holds_slot: bool = False
@@ -48,8 +64,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self._watch_task: asyncio.Task[None] | None = None
-        self._allowance = float(settings.WS_RATE_LIMIT_BURST)
-        self._allowance_at = time.monotonic()
+        self.budget = limits.FrameBudget(per_second=settings.WS_RATE_LIMIT_PER_SECOND,
+                                         burst=settings.WS_RATE_LIMIT_BURST)
         # Close codes only reach a client on an accepted socket, so accept first and close at once if refused.
         subprotocols = self.scope.get("subprotocols") or []
         await self.accept(BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols[:1] else None)
@@ -63,6 +79,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         claims = self.scope.get("token_claims")
         self._watch_task = asyncio.ensure_future(self._watch_credentials(claims["exp"] if claims else None))
         metrics.socket_opened(self)
+        # Role, session and ownership changes reach the socket at once (realtime.receivers), not at the next check.
+        await self.join(push.access_group(self.user.pk))
         await self.connected()
 
     async def connected(self) -> None:
@@ -82,7 +100,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await limits.release_connection_slot_async(self.user.pk, self.channel_name)
 
     async def _watch_credentials(self, expires_at: float | None) -> None:
-        """Close with 4001 when the access token expires, or the user, session or token family is revoked.
+        """Close with 4001 when the access token expires or the credentials are revoked, with 4003 when the user
+        may no longer see what the socket shows.
 
         Every WS_REAUTH_INTERVAL_SECONDS the socket also renews its connection slot, and it re-joins its groups
         when a third of the layer's group_expiry has passed: the layer drops a member that long after its
@@ -102,12 +121,35 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             if expires_at is not None and time.time() >= expires_at:
                 await self.refuse(CLOSE_UNAUTHENTICATED, "token expired")
                 return
-            if not await database_sync_to_async(limits.still_authorized)(self.scope):
-                await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
+            if not await self.still_entitled():
                 return
             await limits.take_connection_slot_async(self.user.pk, self.channel_name)
             if rejoin_every is not None and time.monotonic() >= rejoin_at and await self.rejoin_groups():
                 rejoin_at = time.monotonic() + rejoin_every
+
+    async def still_entitled(self) -> bool:
+        """Re-check credentials and access now; close the socket (4001 / 4003) and answer False if they failed."""
+        if not await database_sync_to_async(limits.still_authorized)(self.scope):
+            await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
+            return False
+        if not await database_sync_to_async(self.still_allowed)():
+            await self.refuse(CLOSE_FORBIDDEN, "access changed")
+            return False
+        return True
+
+    def still_allowed(self) -> bool:
+        """Whether the user, as stored now, may still see what this socket shows (sync: runs on the DB thread)."""
+        return True
+
+    def reload_user(self) -> Any:
+        """The socket's user as stored now (role changes included); None if gone."""
+        user = get_user_model().objects.filter(pk=self.user.pk, is_active=True).first()
+        if user is not None:
+            self.user = user
+        return user
+
+    async def access_recheck(self, message: dict[str, Any]) -> None:
+        await self.still_entitled()
 
     async def rejoin_groups(self) -> bool:
         """Renew this channel's group memberships; False if the layer is unreachable (the next round retries)."""
@@ -148,7 +190,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if size > settings.WS_MAX_FRAME_BYTES:
             await self.refuse(CLOSE_TOO_LARGE)
             return
-        if not self._take_allowance():
+        if not self.budget.take():
             await self.refuse(CLOSE_RATE_LIMITED)
             return
         try:
@@ -160,28 +202,15 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 raise FrameError("bad_json", "The frame is not valid JSON.") from None
             if not isinstance(content, dict) or not isinstance(content.get("type"), str):
                 raise FrameError("bad_frame", "A frame must be a JSON object with a string \"type\".")
-            await self.handle_frame(content["type"], content)
+            frame_type = content["type"]
+            if frame_type not in self.client_frames:
+                raise FrameError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
+            await getattr(self, "frame_" + frame_type.replace(".", "_"))(content)
         except FrameError as error:
             await self.send_json(push.error_frame(error.code, error.detail))
 
-    def _take_allowance(self) -> bool:
-        """Token bucket: WS_RATE_LIMIT_PER_SECOND frames a second, bursts up to WS_RATE_LIMIT_BURST."""
-        now = time.monotonic()
-        self._allowance = min(
-            float(settings.WS_RATE_LIMIT_BURST),
-            self._allowance + (now - self._allowance_at) * settings.WS_RATE_LIMIT_PER_SECOND,
-        )
-        self._allowance_at = now
-        if self._allowance < 1:
-            return False
-        self._allowance -= 1
-        return True
-
-    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
-        if frame_type == "ping":
-            await self.send_json({"type": "pong"})
-            return
-        raise FrameError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
+    async def frame_ping(self, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
 
     async def send_text(self, text: str) -> None:
         if not self.closed:
@@ -200,7 +229,7 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
-class TrackedConsumer(BaseConsumer):
+class WatchingConsumer(BaseConsumer):
     """A socket that counts as watching (realtime.presence) and forwards `presence` frames to staff only."""
 
     presence_connection: presence.Connection | None = None
@@ -221,10 +250,10 @@ class TrackedConsumer(BaseConsumer):
             await presence.leave(connection)
         await super().disconnect(code)
 
-    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
-        if frame_type == "ping" and self.presence_connection is not None:
+    async def frame_ping(self, content: dict[str, Any]) -> None:
+        if self.presence_connection is not None:
             await presence.beat(self.presence_connection)
-        await super().handle_frame(frame_type, content)
+        await super().frame_ping(content)
 
     async def presence_changed(self, message: dict[str, Any]) -> None:
         # Customers share the order and chat groups; who else is watching is for staff only.
@@ -232,59 +261,25 @@ class TrackedConsumer(BaseConsumer):
             await self.send_text(message["text"])
 
 
-class NotificationConsumer(TrackedConsumer):
-    """`/ws/notifications/` (the user's orders; staff: all) and `/ws/orders/<id>/` (one order, resumable).
+class EventStreamConsumer(WatchingConsumer):
+    """Sends `order.status` frames once and in seq order per order, whatever arrives twice or out of order.
 
-    Each connection remembers the last seq it sent per order, so at-least-once delivery from the worker and
-    the replay/live seam both reach the client once and in order; a gap is filled from the event log, and the
-    position check (realtime.positions) fills one that no later push reveals.
+    Delivery from the worker is at least once and two pushes can overtake each other; a connection remembers
+    what it sent (`streams.StreamPositions`), drops repeats and fills a gap from the event log. The position check
+    (realtime.positions) fills a gap no later push reveals, and resets a client that is ahead of the log.
     """
 
     following: positions.Following | None = None
 
     async def connected(self) -> None:
-        self.last_seq: dict[int, int] = {}
+        self.stream = StreamPositions()
         # The position check runs outside this consumer's message loop: it and the handlers that read and
-        # advance last_seq take turns.
+        # advance the stream's positions take turns.
         self.seq_lock = asyncio.Lock()
-        # Per order, the first seq of the unbroken run of frames this connection has sent up to last_seq.
-        self.first_sent: dict[int, int] = {}
-        # Where an order not in last_seq starts: unknown for staff (from the first frame seen), 0 for a
-        # customer's order created after the stream opened.
-        self.unknown_order_seq: int | None = None
-        order_id = self.scope["url_route"]["kwargs"].get("order_id")
-        if order_id is None:
-            if self.user.is_staff:
-                await self.join(push.STAFF_GROUP)
-                following = positions.Following(every_order=True)
-            else:
-                # Each of the customer's orders starts at its seq before joining, so an older event pushed again
-                # (at-least-once, the outbox sweep) is dropped and one overtaken by a later event is filled in
-                # from the log. Events committed while joining are replayed, and their pushes then dropped.
-                before = await database_sync_to_async(selectors.customer_order_seqs)(self.user)
-                await self.join(push.user_group(self.user.pk))
-                self.last_seq = dict(before)
-                self.unknown_order_seq = 0
-                for changed, seq in (await database_sync_to_async(selectors.customer_order_seqs)(self.user)).items():
-                    if seq > before.get(changed, 0):
-                        await self.replay(changed, before.get(changed, 0))
-                following = positions.Following(customer_id=self.user.pk)
-            await self.watch(presence.user_room(self.user.pk))
-            self.follow(following)
-            return
-        if not await self.admit_to_order(order_id):
-            return
-        # Join before reading the log: anything committed meanwhile arrives as a group message after
-        # the replay and is dropped there by seq, so the seam has no gap and no duplicate.
-        await self.join(push.order_group(order_id))
-        await self.watch(presence.order_room(order_id))
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
-        if after_seq is None:
-            self.last_seq[order_id] = await database_sync_to_async(selectors.current_seq)(order_id)
-        else:
-            await self.replay(order_id, after_seq)
-        self.follow(positions.Following(order_id=order_id))
+        await self.open_stream()
+
+    async def open_stream(self) -> None:
+        """Join the stream's groups, bring the client level, and follow() what it watches."""
 
     def follow(self, following: positions.Following) -> None:
         if not self.closed:
@@ -297,13 +292,100 @@ class NotificationConsumer(TrackedConsumer):
             self.following = None
         await super().disconnect(code)
 
-    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
-        if frame_type == "subscribe" and self.scope["url_route"]["kwargs"].get("order_id") is None:
-            await self.subscribe(content)
-            return
-        await super().handle_frame(frame_type, content)
+    async def replay(self, order_id: int, after_seq: int) -> None:
+        """Send the order's events after `after_seq` from the log, oldest first.
 
-    async def subscribe(self, content: dict[str, Any]) -> None:
+        If the log ends before `after_seq` (a database restored from a backup, a client bug), send `order.reset`
+        with where it ends instead: waiting for the order to pass `after_seq` would keep the client deaf.
+        """
+        self.stream.begin_replay(order_id, after_seq)
+        while not self.closed:
+            last = self.stream.last[order_id]
+            events = await database_sync_to_async(selectors.events_after)(order_id, last)
+            if not events and last == after_seq and after_seq > 0:
+                current = await database_sync_to_async(selectors.current_seq)(order_id)
+                if current < after_seq:
+                    await self.reset(order_id, current)
+            for event in events:
+                await self.send_text(json.dumps(push.status_frame(event)))
+                self.stream.sent(order_id, event.seq)
+            if len(events) < settings.REPLAY_LIMIT:
+                return
+
+    async def reset(self, order_id: int, seq: int) -> None:
+        """The client is ahead of the log: tell it where the log is; frames continue from there."""
+        self.stream.reset(order_id, seq)
+        await self.send_text(json.dumps(push.reset_frame(order_id, seq)))
+
+    async def catch_up(self, current: dict[int, int]) -> None:
+        """The position check: replay what this connection has not sent of orders now at `current`, and reset
+        those it is ahead of."""
+        for order_id, seq in current.items():
+            async with self.seq_lock:
+                if self.closed:
+                    return
+                replay_from = self.stream.behind(order_id, seq)
+                if replay_from is not None:
+                    await self.replay(order_id, replay_from)
+                elif self.stream.ahead(order_id, seq):
+                    # `current` was read before a push may have moved the stream on: only the log, read now, can
+                    # say the client is ahead of it.
+                    seq = await database_sync_to_async(selectors.current_seq)(order_id)
+                    if self.stream.ahead(order_id, seq):
+                        await self.reset(order_id, seq)
+
+    async def order_status(self, message: dict[str, Any]) -> None:
+        async with self.seq_lock:
+            order_id, seq = message["order_id"], message["seq"]
+            decision = self.stream.live(order_id, seq)
+            if decision is Live.DROP:
+                return
+            if decision is Live.GAP:
+                await self.replay(order_id, self.stream.last_sent(order_id) or 0)
+                return
+            await self.send_text(message["text"])
+            metrics.status_delivered(message)
+            self.stream.sent(order_id, seq)
+
+
+class NotificationConsumer(EventStreamConsumer):
+    """`/ws/notifications/`: every status change of the user's orders (staff: of all orders), and `subscribe` to
+    bring one order level from a seq."""
+
+    client_frames = EventStreamConsumer.client_frames | {"subscribe"}
+    opened_as_staff = False
+
+    async def open_stream(self) -> None:
+        if self.user.is_staff:
+            self.opened_as_staff = True
+            await self.join(push.STAFF_GROUP)
+            following = positions.Following(every_order=True)
+        else:
+            # Each of the customer's orders starts at its seq before joining, so an older event pushed again
+            # (at-least-once, the outbox sweep) is dropped and one overtaken by a later event is filled in
+            # from the log. Events committed while joining are replayed, and their pushes then dropped. An order
+            # created after the stream opened starts at 0.
+            before = await database_sync_to_async(selectors.customer_order_seqs)(self.user)
+            await self.join(push.user_group(self.user.pk))
+            self.stream.unknown_start = 0
+            for order_id, seq in before.items():
+                self.stream.start_at(order_id, seq)
+            for changed, seq in (await database_sync_to_async(selectors.customer_order_seqs)(self.user)).items():
+                if seq > before.get(changed, 0):
+                    await self.replay(changed, before.get(changed, 0))
+            following = positions.Following(customer_id=self.user.pk)
+        await self.watch(presence.user_room(self.user.pk))
+        self.follow(following)
+
+    def still_allowed(self) -> bool:
+        # A staff stream carries every order: it ends when its user stops being staff. A customer's stream only
+        # ever gets the orders that are theirs when pushed, so it narrows by itself.
+        if not self.opened_as_staff:
+            return True
+        user = self.reload_user()
+        return user is not None and user.is_staff
+
+    async def frame_subscribe(self, content: dict[str, Any]) -> None:
         order_id = _int_or_none(content.get("order_id"))
         after_seq = _int_or_none(content.get("after_seq", 0))
         if order_id is None or after_seq is None:
@@ -313,81 +395,42 @@ class NotificationConsumer(TrackedConsumer):
             raise FrameError("not_found", "No such order.")
         if access is Access.FORBIDDEN:
             raise FrameError("forbidden", "You may not watch this order.")
-        # The stream's group already carries this order's live events; replay brings the client level. If this
-        # connection already sent the client an unbroken run of frames from after_seq on, only what follows is due.
+        # The stream's group already carries this order's live events; replay brings the client level.
         async with self.seq_lock:
-            first = self.first_sent.get(order_id)
-            last = self.last_seq.get(order_id, after_seq)
-            if first is not None and first <= after_seq + 1 <= last + 1:
-                after_seq = last
-            await self.replay(order_id, after_seq)
-
-    async def replay(self, order_id: int, after_seq: int) -> None:
-        """Send the order's events after `after_seq` from the log, oldest first.
-
-        If the log ends before `after_seq` (a database restored from a backup, a client bug), send `order.reset`
-        with where it ends instead: waiting for the order to pass `after_seq` would keep the client deaf.
-        """
-        if order_id not in self.first_sent or after_seq != self.last_seq.get(order_id):
-            self.first_sent[order_id] = after_seq + 1  # not a continuation: a new run of frames starts here
-        self.last_seq[order_id] = after_seq
-        while not self.closed:
-            events = await database_sync_to_async(selectors.events_after)(order_id, self.last_seq[order_id])
-            if not events and self.last_seq[order_id] == after_seq and after_seq > 0:
-                current = await database_sync_to_async(selectors.current_seq)(order_id)
-                if current < after_seq:
-                    await self.reset(order_id, current)
-            for event in events:
-                await self.send_text(json.dumps(push.status_frame(event)))
-                self.last_seq[order_id] = event.seq
-            if len(events) < settings.REPLAY_LIMIT:
-                return
-
-    async def reset(self, order_id: int, seq: int) -> None:
-        """The client is ahead of the log: tell it where the log is; frames continue from there."""
-        self.last_seq[order_id] = seq
-        self.first_sent[order_id] = seq + 1
-        await self.send_text(json.dumps(push.reset_frame(order_id, seq)))
-
-    async def catch_up(self, current: dict[int, int]) -> None:
-        """The position check: replay what this connection has not sent of orders now at `current`, and reset
-        those it is ahead of. A staff stream starts an order it has not seen at its latest event."""
-        for order_id, seq in current.items():
-            async with self.seq_lock:
-                if self.closed:
-                    return
-                last = self.last_seq.get(order_id, self.unknown_order_seq)
-                if last is None:
-                    last = max(seq - 1, 0)
-                if seq > last:
-                    await self.replay(order_id, last)
-                elif seq < last:
-                    # `current` was read before a push may have moved last_seq on: only the log, read now, can
-                    # say the client is ahead of it.
-                    seq = await database_sync_to_async(selectors.current_seq)(order_id)
-                    if seq < last:
-                        await self.reset(order_id, seq)
-
-    async def order_status(self, message: dict[str, Any]) -> None:
-        async with self.seq_lock:
-            order_id, seq = message["order_id"], message["seq"]
-            last = self.last_seq.get(order_id, self.unknown_order_seq)
-            if last is not None and seq <= last:
-                return
-            if last is not None and seq > last + 1:
-                await self.replay(order_id, last)
-                return
-            await self.send_text(message["text"])
-            metrics.status_delivered(message)
-            self.last_seq[order_id] = seq
-            self.first_sent.setdefault(order_id, seq)
+            await self.replay(order_id, self.stream.resume_from(order_id, after_seq))
 
     async def staff_alert(self, message: dict[str, Any]) -> None:
         await self.send_text(message["text"])
 
 
-class ChatConsumer(TrackedConsumer):
+class OrderConsumer(EventStreamConsumer):
+    """`/ws/orders/<id>/`: one order's status changes; `?after_seq=N` replays the events after N first."""
+
+    async def open_stream(self) -> None:
+        self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
+        if not await self.admit_to_order(self.order_id):
+            return
+        # Join before reading the log: anything committed meanwhile arrives as a group message after
+        # the replay and is dropped there by seq, so the seam has no gap and no duplicate.
+        await self.join(push.order_group(self.order_id))
+        await self.watch(presence.order_room(self.order_id))
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
+        if after_seq is None:
+            self.stream.start_at(self.order_id, await database_sync_to_async(selectors.current_seq)(self.order_id))
+        else:
+            await self.replay(self.order_id, after_seq)
+        self.follow(positions.Following(order_id=self.order_id))
+
+    def still_allowed(self) -> bool:
+        user = self.reload_user()
+        return user is not None and selectors.order_access(user, self.order_id) is Access.ALLOWED
+
+
+class ChatConsumer(WatchingConsumer):
     """`/ws/orders/<id>/chat/`: the order's customer and staff in one room, the last 50 messages on join."""
+
+    client_frames = WatchingConsumer.client_frames | {"message"}
 
     async def connected(self) -> None:
         self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
@@ -398,16 +441,21 @@ class ChatConsumer(TrackedConsumer):
         for message in await database_sync_to_async(selectors.chat_history)(self.order_id):
             await self.send_json(push.chat_frame(message))
 
-    async def handle_frame(self, frame_type: str, content: dict[str, Any]) -> None:
-        if frame_type != "message":
-            await super().handle_frame(frame_type, content)
-            return
+    def still_allowed(self) -> bool:
+        user = self.reload_user()
+        return user is not None and selectors.order_access(user, self.order_id) is Access.ALLOWED
+
+    async def frame_message(self, content: dict[str, Any]) -> None:
         text = content.get("text")
         if not isinstance(text, str) or not text.strip():
             raise FrameError("empty_message", "A message needs non-empty text.")
         # The stored text is trimmed, so the limit applies to what is stored.
         if len(text.strip()) > services.CHAT_MAX_LENGTH:
             raise FrameError("message_too_long", f"Messages are limited to {services.CHAT_MAX_LENGTH} characters.")
+        # Who may post is decided now, not only at connect: the order may have changed hands since.
+        if not await database_sync_to_async(self.still_allowed)():
+            await self.refuse(CLOSE_FORBIDDEN, "access changed")
+            return
         try:
             await database_sync_to_async(services.post_chat_message)(
                 order_id=self.order_id, sender=self.user, text=text

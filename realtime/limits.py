@@ -1,9 +1,10 @@
-"""What an open socket must keep earning: a connection slot of its user (capped across all server processes)
-and credentials that are still good (user active, session or token family not revoked)."""
+"""What an open socket must keep earning: a connection slot of its user (capped across all server processes),
+credentials that are still good (user active, session or token family not revoked), and its frame budget."""
 
 from __future__ import annotations
 
 import logging
+import time
 from importlib import import_module
 from typing import Any
 
@@ -79,3 +80,22 @@ def _session_still_valid(scope: dict[str, Any], user: Any) -> bool:
     session_hash = fresh.get(HASH_SESSION_KEY)
     current = get_user_model().objects.get(pk=user.pk)
     return bool(session_hash) and constant_time_compare(session_hash, current.get_session_auth_hash())
+
+
+class FrameBudget:
+    """One socket's token bucket: `per_second` client frames a second on average, bursts up to `burst`."""
+
+    def __init__(self, *, per_second: float, burst: float) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self.allowance = burst
+        self.updated_at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.allowance = min(self.burst, self.allowance + (now - self.updated_at) * self.per_second)
+        self.updated_at = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        return True

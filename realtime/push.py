@@ -30,6 +30,16 @@ def chat_group(order_id: int) -> str:
     return f"chat.order.{order_id}"
 
 
+def access_group(user_id: int) -> str:
+    """Every socket of one user, whatever it shows: told to re-check its access when the user changes."""
+    return f"access.user.{user_id}"
+
+
+def publish_access_recheck(groups: Iterable[str]) -> None:
+    """Have the sockets in `groups` re-check their credentials and access now (a role, owner or login changed)."""
+    run_on_layer(_group_send_many(groups, {"type": "access.recheck"}))
+
+
 def status_frame(event: Any) -> dict[str, Any]:
     """The `order.status` frame for an OrderEvent (its `order` loaded)."""
     return {
