@@ -42,7 +42,9 @@ async def test_staff_see_watchers_live_and_only_an_offline_customer_is_emailed(
 ) -> None:
     # platform_env hands the children this test's presence key prefix, so they share its presence.
     server = await asyncio.to_thread(start_server)
-    worker = await asyncio.to_thread(start_worker)
+    # Production sends no mail without EMAIL_HOST; the console backend shows each message in the worker's output.
+    console = {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    worker = await asyncio.to_thread(start_worker, env=console)
     path = f"{server.ws}/ws/orders/{alice_order.pk}/"
     staff_token, alice_token = tokens.issue_access_token(staff), tokens.issue_access_token(alice)
 
