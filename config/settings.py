@@ -179,6 +179,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "accounts",
     "orders",
     "realtime",
 ]
@@ -398,7 +399,7 @@ LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
 LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 30)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
 # The throttle goes first so a throttled login (API, site or admin form) never reaches a password check.
-AUTHENTICATION_BACKENDS = ["orders.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 # The seed's ?token= form: proxies log URLs, so it is off in production unless asked for.
 WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", EMBEDDED)
 # Open sockets per user across all server processes; one more is closed with 4008.

@@ -12,8 +12,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from orders.authstate import Unavailable
-from orders.tokens import InvalidToken, user_for_token
+from accounts.state import Unavailable
+from accounts.tokens import InvalidToken, user_for_token
 
 logger = logging.getLogger(__name__)
 

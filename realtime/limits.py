@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
-from orders.authstate import Unavailable, auth_state
+from accounts.state import Unavailable, auth_state
 
 logger = logging.getLogger(__name__)
 

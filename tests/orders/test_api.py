@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
 from tests.conftest import PASSWORD, make_order

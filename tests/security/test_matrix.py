@@ -15,7 +15,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
 from tests.conftest import make_order, make_user
 from tests.realtime.conftest import communicator

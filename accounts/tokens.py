@@ -25,7 +25,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from orders.authstate import Rotation, auth_state
+from accounts.state import Rotation, auth_state
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -227,7 +227,7 @@ def decode_token(token: str, *, expected_type: str) -> dict[str, Any]:
 def user_for_token(token: str, *, expected_type: str = ACCESS) -> tuple[AbstractBaseUser, dict[str, Any]]:
     """The active user a valid, unrevoked token names, with the token's claims.
 
-    May raise `orders.authstate.Unavailable` when the family store does not answer; callers fail closed.
+    May raise `accounts.state.Unavailable` when the family store does not answer; callers fail closed.
     """
     claims = decode_token(token, expected_type=expected_type)
     if expected_type == ACCESS and "fam" in claims and not auth_state().family_alive(claims["fam"]):

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
 
-from orders import tokens
+from accounts import tokens
 from tests.conftest import PASSWORD
 from tests.security.conftest import bearer, login, post_json
 

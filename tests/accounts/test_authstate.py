@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from orders.authstate import AuthState, MemoryAuthState, RedisAuthState, Rotation, auth_state
+from accounts.state import AuthState, MemoryAuthState, RedisAuthState, Rotation, auth_state
 
 
 @pytest.fixture(params=["redis", "memory"])
