@@ -1,5 +1,5 @@
-"""The JSON API: tokens, order list (pages, updated_since) and detail by ownership, staff-only fields, staff status
-changes with 409 for illegal ones."""
+"""The JSON API for orders: order list (pages, updated_since) and detail by ownership, staff-only fields, staff
+status changes with 409 for illegal ones. The token endpoints are tested in tests/accounts/."""
 
 import base64
 import json
@@ -14,7 +14,7 @@ from accounts import tokens
 from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
-from tests.conftest import PASSWORD, make_order
+from tests.conftest import make_order
 
 
 def post(client: Client, path: str, body: Any, **headers: str) -> Any:
@@ -23,32 +23,6 @@ def post(client: Client, path: str, body: Any, **headers: str) -> Any:
 
 def bearer(user: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.issue_access_token(user)}"}
-
-
-def test_token_endpoint_issues_access_and_refresh_for_valid_credentials(alice: Any) -> None:
-    response = post(Client(), "/api/auth/token/", {"username": "alice", "password": PASSWORD})
-    assert response.status_code == 200
-    body = response.json()
-    assert set(body) == {"access", "refresh", "expires_in"}
-    assert tokens.decode_token(body["access"], expected_type="access")["sub"] == str(alice.pk)
-
-
-@pytest.mark.parametrize("body", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"}])
-def test_token_endpoint_answers_401_for_bad_credentials(alice: Any, body: dict[str, str]) -> None:
-    assert post(Client(), "/api/auth/token/", body).status_code == 401
-
-
-@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}'])
-def test_token_endpoint_answers_400_for_malformed_bodies(alice: Any, raw: str) -> None:
-    response = Client().post("/api/auth/token/", data=raw, content_type="application/json")
-    assert response.status_code == 400 and response.json()["detail"]
-
-
-def test_refresh_gives_a_new_access_token_and_refuses_an_access_token(alice: Any) -> None:
-    pair = post(Client(), "/api/auth/token/", {"username": "alice", "password": PASSWORD}).json()
-    refreshed = post(Client(), "/api/auth/refresh/", {"refresh": pair["refresh"]})
-    assert refreshed.status_code == 200 and refreshed.json()["access"]
-    assert post(Client(), "/api/auth/refresh/", {"refresh": pair["access"]}).status_code == 401
 
 
 def test_customer_lists_only_own_orders_and_staff_lists_all(alice: Any, staff: Any, alice_order: Order,
