@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts import throttling, tokens
+from accounts.models import EndReason
 from accounts.state import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -98,37 +99,60 @@ def refresh_token(request: HttpRequest) -> HttpResponse:
     body = read_json(request)
     if body is None or not isinstance(body.get("refresh"), str):
         return error(400, "Send a JSON object with \"refresh\".")
-    throttling.take(request)
+    try:
+        throttling.take(request)
+    except Unavailable as exc:
+        # A refresh needs a signed token, not a guess: without the counters (Redis away) refreshes go on
+        # unthrottled rather than log every API client out. The families themselves are in the database.
+        logger.warning("Refresh throttle not checked, auth state unavailable: %s", exc)
     try:
         pair = tokens.rotate_refresh_token(body["refresh"])
     except tokens.RefreshReused:
         logger.warning("Refresh token reuse from %s: its session is revoked.", throttling.client_ip(request))
         return error(401, "This refresh token was already used; the session is revoked. Log in again.")
+    except tokens.LoginTooOld:
+        return error(401, "This login has reached its absolute lifetime; log in again.")
     except tokens.InvalidToken:
         return error(401, "Invalid or expired refresh token.")
-    throttling.succeeded(request)
+    try:
+        throttling.succeeded(request)
+    except Unavailable as exc:
+        # The token is already rotated: answering 503 now would lose the new pair and spend the login.
+        logger.warning("Refresh not forgiven, auth state unavailable: %s", exc)
     return token_pair_json(pair)
+
+
+def _tokens_sent(request: HttpRequest, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The bearer access token and the body's refresh token, those that were sent, with their types."""
+    header = request.headers.get("Authorization", "")
+    sent: list[tuple[str, str]] = []
+    if header.startswith("Bearer "):
+        sent.append((header.removeprefix("Bearer ").strip(), tokens.ACCESS))
+    if isinstance(body.get("refresh"), str):
+        sent.append((body["refresh"], tokens.REFRESH))
+    return sent
 
 
 @token_endpoint
 def logout(request: HttpRequest) -> HttpResponse:
     """Revoke the session of the bearer access token and/or the refresh token sent; 204 either way once valid.
+    With `"everywhere": true`, every token login of that user ends (and their sockets close).
 
     Token-only: browser sessions log out at /accounts/logout/.
     """
     body = read_json(request)
     if body is None:
-        return error(400, "Send a JSON object (optionally with \"refresh\").")
-    header = request.headers.get("Authorization", "")
-    candidates: list[tuple[str, str]] = []
-    if header.startswith("Bearer "):
-        candidates.append((header.removeprefix("Bearer ").strip(), tokens.ACCESS))
-    if isinstance(body.get("refresh"), str):
-        candidates.append((body["refresh"], tokens.REFRESH))
-    if not candidates:
+        return error(400, "Send a JSON object (optionally with \"refresh\" and \"everywhere\").")
+    everywhere = body.get("everywhere", False)
+    if not isinstance(everywhere, bool):
+        return error(400, "\"everywhere\" must be true or false.")
+    sent = _tokens_sent(request, body)
+    if not sent:
         return error(401, "Send a bearer access token or a refresh token.")
+    if everywhere:
+        return _logout_everywhere(sent)
     revoked = 0
-    for token, token_type in candidates:
+    for token, token_type in sent:
         try:
             claims = tokens.decode_token(token, expected_type=token_type)
         except tokens.InvalidToken:
@@ -138,3 +162,16 @@ def logout(request: HttpRequest) -> HttpResponse:
     if not revoked:
         return error(401, "Invalid or expired token.")
     return HttpResponse(status=204)
+
+
+def _logout_everywhere(sent: list[tuple[str, str]]) -> HttpResponse:
+    # Only a login still in force may end the others: a spent or revoked token (a thief's copy, say) may not.
+    for token, token_type in sent:
+        try:
+            user = tokens.user_of_live_login(token, token_type=token_type)
+        except tokens.InvalidToken:
+            continue
+        ended = tokens.end_all_sessions(user, EndReason.LOGOUT_EVERYWHERE)
+        logger.info("User %s logged out everywhere: %d token logins ended.", user.pk, ended)
+        return HttpResponse(status=204)
+    return error(401, "Send a valid access token or the current refresh token of a login still in force.")

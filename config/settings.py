@@ -250,6 +250,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a check: Django calls each validator's password_changed() once a new password is saved (set_password +
+    # save: the admin's password form, a reset, `manage.py changepassword`); this one ends the token logins.
+    {"NAME": "accounts.passwords.EndTokenLoginsOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -391,6 +394,8 @@ JWT_ISSUER = env_str("JWT_ISSUER", "order-tracking")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "order-tracking")
 JWT_ACCESS_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 900))
 JWT_REFRESH_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 7 * 86400))
+# However often it is refreshed, a token login ends this long after it began (ASVS 3.3.2): log in again.
+JWT_REFRESH_ABSOLUTE_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_ABSOLUTE_LIFETIME_SECONDS", 30 * 86400))
 JWT_LEEWAY_SECONDS = 10
 # Refresh-token families, login throttles and WebSocket connection slots live under this Redis key prefix.
 AUTH_STATE_PREFIX = env_str("AUTH_STATE_PREFIX", "auth")
