@@ -142,7 +142,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
         request.user, limit=int(limit_raw), before=before, updated_since=updated_since, status=status
     )
     return JsonResponse({
-        "orders": orders_json(page.orders, staff=request.user.is_staff),
+        "orders": orders_json(page.orders, staff=selectors.sees_all_orders(request.user)),
         "next": encode_cursor(page.next_before) if page.next_before is not None else None,
         "as_of": as_of.isoformat(),
     })
@@ -156,7 +156,8 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         return error(404, "No such order.")
     events = selectors.events_after(order.pk, 0)
     return JsonResponse(
-        {**orders_json([order], staff=request.user.is_staff)[0], "events": [event_json(event) for event in events]}
+        {**orders_json([order], staff=selectors.sees_all_orders(request.user))[0],
+         "events": [event_json(event) for event in events]}
     )
 
 
@@ -166,8 +167,8 @@ def order_change_status(request: HttpRequest, order_id: int) -> HttpResponse:
     order = selectors.get_visible_order(request.user, order_id)
     if order is None:
         return error(404, "No such order.")
-    if not request.user.is_staff:
-        return error(403, "Only staff may change an order's status.")
+    if not selectors.may_change_status(request.user):
+        return error(403, "Changing an order's status needs staff with the orders.change_order permission.")
     body = read_json(request)
     if body is None or not isinstance(body.get("status"), str):
         return error(400, "Send a JSON object with \"status\".")

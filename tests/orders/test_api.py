@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -14,7 +16,7 @@ from accounts import tokens
 from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
-from tests.conftest import make_order
+from tests.conftest import PASSWORD, make_order
 
 
 def post(client: Client, path: str, body: Any, **headers: str) -> Any:
@@ -207,3 +209,31 @@ def test_customer_and_unanswered_chats_are_staff_only_fields(alice: Any, staff: 
     for answer in (list_orders(alice)["orders"][0],
                    Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(alice)).json()):
         assert answer["id"] == alice_order.pk and not staff_only & set(answer)
+
+
+def staff_member(username: str, *permissions: str) -> Any:
+    """Staff (admin access) that is not a superuser, with these `orders` model permissions only."""
+    user = get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="orders", codename__in=permissions))
+    return user
+
+
+def test_staff_without_order_permissions_are_customers_outside_the_admin(alice_order: Order) -> None:
+    support = staff_member("support")
+    own = make_order(support)
+    listed = Client().get("/api/orders/", headers=bearer(support)).json()["orders"]
+    assert [order["id"] for order in listed] == [own.pk]
+    detail = Client().get(f"/api/orders/{own.pk}/", headers=bearer(support)).json()
+    assert not {"customer", "awaiting_reply", "internal_note"} & set(detail), "no staff-only fields"
+    assert Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(support)).status_code == 404
+    assert post(Client(), f"/api/orders/{own.pk}/status/", {"status": "confirmed"},
+                **bearer(support)).status_code == 403
+
+
+def test_status_changes_need_the_change_order_permission_as_in_the_admin(alice_order: Order) -> None:
+    viewer, clerk = staff_member("viewer", "view_order"), staff_member("clerk", "change_order")
+    refused = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "confirmed"}, **bearer(viewer))
+    assert refused.status_code == 403 and "orders.change_order" in refused.json()["detail"]
+    assert "internal_note" in Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(viewer)).json()
+    changed = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "confirmed"}, **bearer(clerk))
+    assert changed.status_code == 200 and changed.json()["event"]["status"] == "confirmed"
