@@ -156,7 +156,7 @@ def users(prefix: str, count: int, *, staff: bool = False) -> list[Any]:
 
 def tokens(people: Sequence[Any]) -> list[str]:
     """Access JWTs (HS256, the production default), one per user, as a client gets from /api/auth/token/."""
-    from orders.tokens import issue_access_token
+    from accounts.tokens import issue_access_token
 
     return [issue_access_token(person) for person in people]
 

@@ -179,6 +179,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "accounts",
     "orders",
     "realtime",
 ]
@@ -250,6 +251,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a check: Django calls each validator's password_changed() once a new password is saved (set_password +
+    # save: the admin's password form, a reset, `manage.py changepassword`); this one ends the token logins.
+    {"NAME": "accounts.passwords.EndTokenLoginsOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -393,6 +397,8 @@ JWT_ISSUER = env_str("JWT_ISSUER", "order-tracking")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE", "order-tracking")
 JWT_ACCESS_LIFETIME = timedelta(seconds=env_int("JWT_ACCESS_LIFETIME_SECONDS", 900))
 JWT_REFRESH_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_LIFETIME_SECONDS", 7 * 86400))
+# However often it is refreshed, a token login ends this long after it began (ASVS 3.3.2): log in again.
+JWT_REFRESH_ABSOLUTE_LIFETIME = timedelta(seconds=env_int("JWT_REFRESH_ABSOLUTE_LIFETIME_SECONDS", 30 * 86400))
 JWT_LEEWAY_SECONDS = 10
 # Refresh-token families, login throttles and WebSocket connection slots live under this Redis key prefix.
 AUTH_STATE_PREFIX = env_str("AUTH_STATE_PREFIX", "auth")
@@ -401,7 +407,7 @@ LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
 LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 30)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
 # The throttle goes first so a throttled login (API, site or admin form) never reaches a password check.
-AUTHENTICATION_BACKENDS = ["orders.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 # The seed's ?token= form: proxies log URLs, so it is off in production unless asked for.
 WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", EMBEDDED)
 # Open sockets per user across all server processes; one more is closed with 4008.

@@ -1,18 +1,15 @@
-"""The JSON HTTP API: tokens (login, refresh, logout; throttled), the caller's orders (paged by cursor, filtered
-by change time and status), one order with its events, and staff status changes."""
+"""The JSON HTTP API for orders: the caller's orders (paged by cursor, filtered by change time and status), one
+order with its events, and staff status changes. The token endpoints are in accounts/api.py."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
@@ -20,48 +17,18 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from orders import selectors, services, throttling, tokens
-from orders.authstate import Unavailable
+from accounts import tokens
+from accounts.api import View, error, read_json
+from orders import selectors, services
 from orders.models import Order, OrderEvent
 from orders.states import IllegalTransition, Status
 
 logger = logging.getLogger(__name__)
 
-View = Callable[..., HttpResponse]
-
-# Django's username field is 150 characters; a password longer than this is not a password.
-MAX_USERNAME_LENGTH = 150
-MAX_PASSWORD_LENGTH = 1024
-
 # GET /api/orders/ pages (docs/protocol.md): `limit` defaults to 50 and may be at most 200.
 ORDER_PAGE_DEFAULT = 50
 ORDER_PAGE_MAX = 200
 CURSOR_PREFIX = "v1:"
-
-
-def error(http_status: int, detail: str, **extra: Any) -> JsonResponse:
-    return JsonResponse({"detail": detail, **extra}, status=http_status)
-
-
-def throttled(exc: throttling.Throttled) -> JsonResponse:
-    response = error(429, "Too many failed attempts; try again later.", retry_after=exc.retry_after)
-    response["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-def unavailable() -> JsonResponse:
-    # The token store is down: refuse rather than let a revoked token through.
-    response = error(503, "Authentication is temporarily unavailable.")
-    response["Retry-After"] = "5"
-    return response
-
-
-def read_json(request: HttpRequest) -> dict[str, Any] | None:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def api_view(view: View) -> View:
@@ -76,8 +43,6 @@ def api_view(view: View) -> View:
                 request.user, _claims = tokens.user_for_token(header.removeprefix("Bearer ").strip())
             except tokens.InvalidToken:
                 return error(401, "Invalid or expired access token.")
-            except Unavailable:
-                return unavailable()
         elif request.user.is_authenticated:
             csrf_failure = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
             if csrf_failure is not None:
@@ -121,93 +86,6 @@ def event_json(event: OrderEvent) -> dict[str, Any]:
         "previous": event.from_status or None,
         "at": event.created_at.isoformat(),
     }
-
-
-def token_pair_json(pair: tokens.TokenPair) -> JsonResponse:
-    return JsonResponse({"access": pair.access, "refresh": pair.refresh, "expires_in": pair.expires_in})
-
-
-@csrf_exempt
-@require_POST
-def obtain_token(request: HttpRequest) -> HttpResponse:
-    body = read_json(request)
-    if body is None or not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
-        return error(400, "Send a JSON object with \"username\" and \"password\".")
-    username, password = body["username"], body["password"]
-    if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
-        return error(400, "Username or password too long.")
-    # The throttle (orders.throttling, the first auth backend) counts the attempt before any password check.
-    user = authenticate(request, username=username, password=password)
-    refused = throttling.refusal(request)
-    if isinstance(refused, throttling.Throttled):
-        return throttled(refused)
-    if isinstance(refused, Unavailable):
-        return unavailable()
-    if user is None or not user.is_active:
-        return error(401, "Invalid username or password.")
-    try:
-        throttling.succeeded(request, username=username)
-        return token_pair_json(tokens.start_session(user))
-    except Unavailable:
-        return unavailable()
-
-
-@csrf_exempt
-@require_POST
-def refresh_token(request: HttpRequest) -> HttpResponse:
-    """Rotate: the refresh token sent is spent and a new pair comes back; sending a spent one logs out."""
-    body = read_json(request)
-    if body is None or not isinstance(body.get("refresh"), str):
-        return error(400, "Send a JSON object with \"refresh\".")
-    try:
-        throttling.take(request)
-        try:
-            pair = tokens.rotate_refresh_token(body["refresh"])
-        except tokens.RefreshReused:
-            logger.warning("Refresh token reuse from %s: its session is revoked.", throttling.client_ip(request))
-            return error(401, "This refresh token was already used; the session is revoked. Log in again.")
-        except tokens.InvalidToken:
-            return error(401, "Invalid or expired refresh token.")
-        throttling.succeeded(request)
-        return token_pair_json(pair)
-    except throttling.Throttled as exc:
-        return throttled(exc)
-    except Unavailable:
-        return unavailable()
-
-
-@csrf_exempt
-@require_POST
-def logout(request: HttpRequest) -> HttpResponse:
-    """Revoke the session of the bearer access token and/or the refresh token sent; 204 either way once valid.
-
-    Token-only: browser sessions log out at /accounts/logout/.
-    """
-    body = read_json(request)
-    if body is None:
-        return error(400, "Send a JSON object (optionally with \"refresh\").")
-    header = request.headers.get("Authorization", "")
-    candidates: list[tuple[str, str]] = []
-    if header.startswith("Bearer "):
-        candidates.append((header.removeprefix("Bearer ").strip(), tokens.ACCESS))
-    if isinstance(body.get("refresh"), str):
-        candidates.append((body["refresh"], tokens.REFRESH))
-    if not candidates:
-        return error(401, "Send a bearer access token or a refresh token.")
-    try:
-        revoked = 0
-        for token, token_type in candidates:
-            try:
-                claims = tokens.decode_token(token, expected_type=token_type)
-            except tokens.InvalidToken:
-                continue
-            tokens.revoke_family(claims)
-            revoked += 1
-    except Unavailable:
-        return unavailable()
-    if not revoked:
-        return error(401, "Invalid or expired token.")
-    return HttpResponse(status=204)
 
 
 def encode_cursor(before: int) -> str:
@@ -264,7 +142,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
         request.user, limit=int(limit_raw), before=before, updated_since=updated_since, status=status
     )
     return JsonResponse({
-        "orders": orders_json(page.orders, staff=request.user.is_staff),
+        "orders": orders_json(page.orders, staff=selectors.sees_all_orders(request.user)),
         "next": encode_cursor(page.next_before) if page.next_before is not None else None,
         "as_of": as_of.isoformat(),
     })
@@ -278,7 +156,8 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         return error(404, "No such order.")
     events = selectors.events_after(order.pk, 0)
     return JsonResponse(
-        {**orders_json([order], staff=request.user.is_staff)[0], "events": [event_json(event) for event in events]}
+        {**orders_json([order], staff=selectors.sees_all_orders(request.user))[0],
+         "events": [event_json(event) for event in events]}
     )
 
 
@@ -288,8 +167,8 @@ def order_change_status(request: HttpRequest, order_id: int) -> HttpResponse:
     order = selectors.get_visible_order(request.user, order_id)
     if order is None:
         return error(404, "No such order.")
-    if not request.user.is_staff:
-        return error(403, "Only staff may change an order's status.")
+    if not selectors.may_change_status(request.user):
+        return error(403, "Changing an order's status needs staff with the orders.change_order permission.")
     body = read_json(request)
     if body is None or not isinstance(body.get("status"), str):
         return error(400, "Send a JSON object with \"status\".")

@@ -6,7 +6,6 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orders import tasks, tokens
+        from orders import tasks
 
-        tokens.key_ring()  # a bad or weak JWT key refuses the start, not the first login
         assert tasks  # imported to connect status_changed to the push on commit

@@ -24,10 +24,24 @@ class Access(enum.Enum):
     MISSING = "missing"
 
 
+def sees_all_orders(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Staff who may view orders in the admin (`orders.view_order`, or `change_order`, which implies it; superusers
+    have both) see every order and its staff-only fields. Staff without either are customers here: the admin
+    would show them no orders either, so nothing else may."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    return user.has_perm("orders.view_order") or user.has_perm("orders.change_order")
+
+
+def may_change_status(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """The admin's rule for changing an order (`orders.change_order`), for the API's status changes too."""
+    return bool(user.is_authenticated and user.is_active and user.is_staff and user.has_perm("orders.change_order"))
+
+
 def visible_orders(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
     if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
-    if user.is_staff:
+    if sees_all_orders(user):
         return Order.objects.all()
     return Order.objects.filter(customer=user)
 

@@ -12,8 +12,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from orders.authstate import Unavailable
-from orders.tokens import InvalidToken, user_for_token
+from accounts.tokens import InvalidToken, user_for_token
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +48,6 @@ def authenticate_token(token: str) -> tuple[Any, dict[str, Any] | None]:
     except InvalidToken as exc:
         # Log why, never the token itself.
         logger.info("WebSocket token refused: %s", exc)
-        return AnonymousUser(), None
-    except Unavailable as exc:
-        # Revocation cannot be checked: fail closed.
-        logger.warning("WebSocket token not checked, auth state unavailable: %s", exc)
         return AnonymousUser(), None
 
 

@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from orders import selectors, services
@@ -58,6 +59,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     client_frames: ClassVar[frozenset[str]] = frozenset({"ping"})
     user: Any
+    # Staff with the admin's permission to view orders: every order, and who is watching (orders.selectors).
+    sees_all: bool = False
     closed: bool = False
     holds_slot: bool = False
 
@@ -76,6 +79,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(CLOSE_RATE_LIMITED, limits.TOO_MANY_CONNECTIONS)
             return
         self.holds_slot = True
+        self.sees_all = await database_sync_to_async(selectors.sees_all_orders)(self.user)
         claims = self.scope.get("token_claims")
         self._watch_task = asyncio.ensure_future(self._watch_credentials(claims["exp"] if claims else None))
         metrics.socket_opened(self)
@@ -132,21 +136,26 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         if not await database_sync_to_async(limits.still_authorized)(self.scope):
             await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
             return False
-        if not await database_sync_to_async(self.still_allowed)():
+        try:
+            allowed = await database_sync_to_async(self.still_allowed)()
+        except DatabaseError as exc:
+            # As for credentials: an unanswered check is not a refusal; the next one asks again.
+            logger.warning("Access not re-checked, database unavailable: %s", exc)
+            return True
+        if not allowed:
             await self.refuse(CLOSE_FORBIDDEN, "access changed")
             return False
         return True
 
     def still_allowed(self) -> bool:
-        """Whether the user, as stored now, may still see what this socket shows (sync: runs on the DB thread)."""
-        return True
+        """Whether the user, as stored now, may still see what this socket shows (sync: runs on the DB thread).
 
-    def reload_user(self) -> Any:
-        """The socket's user as stored now (role changes included); None if gone."""
+        Reloads the user, so staff-only frames follow the role it has now."""
         user = get_user_model().objects.filter(pk=self.user.pk, is_active=True).first()
-        if user is not None:
-            self.user = user
-        return user
+        if user is None:
+            return False
+        self.user, self.sees_all = user, selectors.sees_all_orders(user)
+        return True
 
     async def access_recheck(self, message: dict[str, Any]) -> None:
         await self.still_entitled()
@@ -239,7 +248,7 @@ class WatchingConsumer(BaseConsumer):
         if self.closed:
             return
         self.presence_connection = await presence.join(rooms=(room,), user=self.user, channel_name=self.channel_name)
-        if self.user.is_staff:
+        if self.sees_all:
             # Unchanged watchers were not broadcast (another tab of ours was already there): send them here.
             for order_id, watchers in self.presence_connection.unannounced.items():
                 await self.send_text(json.dumps(push.presence_frame(order_id, watchers)))
@@ -257,7 +266,7 @@ class WatchingConsumer(BaseConsumer):
 
     async def presence_changed(self, message: dict[str, Any]) -> None:
         # Customers share the order and chat groups; who else is watching is for staff only.
-        if self.user.is_staff:
+        if self.sees_all:
             await self.send_text(message["text"])
 
 
@@ -356,7 +365,7 @@ class NotificationConsumer(EventStreamConsumer):
     opened_as_staff = False
 
     async def open_stream(self) -> None:
-        if self.user.is_staff:
+        if self.sees_all:
             self.opened_as_staff = True
             await self.join(push.STAFF_GROUP)
             following = positions.Following(every_order=True)
@@ -380,10 +389,7 @@ class NotificationConsumer(EventStreamConsumer):
     def still_allowed(self) -> bool:
         # A staff stream carries every order: it ends when its user stops being staff. A customer's stream only
         # ever gets the orders that are theirs when pushed, so it narrows by itself.
-        if not self.opened_as_staff:
-            return True
-        user = self.reload_user()
-        return user is not None and user.is_staff
+        return super().still_allowed() and (self.sees_all or not self.opened_as_staff)
 
     async def frame_subscribe(self, content: dict[str, Any]) -> None:
         order_id = _int_or_none(content.get("order_id"))
@@ -423,8 +429,7 @@ class OrderConsumer(EventStreamConsumer):
         self.follow(positions.Following(order_id=self.order_id))
 
     def still_allowed(self) -> bool:
-        user = self.reload_user()
-        return user is not None and selectors.order_access(user, self.order_id) is Access.ALLOWED
+        return super().still_allowed() and selectors.order_access(self.user, self.order_id) is Access.ALLOWED
 
 
 class ChatConsumer(WatchingConsumer):
@@ -442,8 +447,7 @@ class ChatConsumer(WatchingConsumer):
             await self.send_json(push.chat_frame(message))
 
     def still_allowed(self) -> bool:
-        user = self.reload_user()
-        return user is not None and selectors.order_access(user, self.order_id) is Access.ALLOWED
+        return super().still_allowed() and selectors.order_access(self.user, self.order_id) is Access.ALLOWED
 
     async def frame_message(self, content: dict[str, Any]) -> None:
         text = content.get("text")

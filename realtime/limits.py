@@ -11,9 +11,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.db import DatabaseError
 from django.utils.crypto import constant_time_compare
 
-from orders.authstate import Unavailable, auth_state
+from accounts import tokens
+from accounts.state import Unavailable, auth_state
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +55,24 @@ release_connection_slot_async = sync_to_async(release_connection_slot, thread_se
 
 
 def still_authorized(scope: dict[str, Any]) -> bool:
-    """Whether the socket's user is still active and its token family or login session still exists."""
+    """Whether the socket's user is still active and its token family or login session still exists.
+
+    Only a positive answer that the credentials are gone closes the socket. If the database does not answer,
+    the socket was authenticated and stays open until the next re-check asks again.
+    """
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return False
-    if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
-        return False
-    claims = scope.get("token_claims")
     try:
+        if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
+            return False
+        claims = scope.get("token_claims")
         if claims:
-            return "fam" not in claims or auth_state().family_alive(claims["fam"])
-    except Unavailable as exc:
-        logger.warning("Token family not re-checked, auth state unavailable: %s", exc)
+            return tokens.family_alive(claims)
+        return _session_still_valid(scope, user)
+    except DatabaseError as exc:
+        logger.warning("Credentials not re-checked, database unavailable: %s", exc)
         return True
-    return _session_still_valid(scope, user)
 
 
 def _session_still_valid(scope: dict[str, Any], user: Any) -> bool:

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
 from tests.e2e.processes import RedisServer, free_port
 

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
 from tests.e2e.processes import Nginx, Process, Server
 

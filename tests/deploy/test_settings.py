@@ -235,7 +235,7 @@ def test_the_embedded_key_is_random_kept_across_starts_and_readable_only_by_its_
 FORGE = """
 import django, jwt, time, uuid, hashlib, json
 django.setup()
-from orders import tokens
+from accounts import tokens
 secret = "embedded-insecure-" + {root!r}
 now = int(time.time())
 claims = {{"sub": "1", "type": "access", "iat": now, "nbf": now, "exp": now + 900, "iss": "order-tracking",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from orders import tokens
+from accounts import tokens
 from orders.models import Order
 from tests.conftest import PASSWORD
 from tests.e2e.browser_session import BrowserSession

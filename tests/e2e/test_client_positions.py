@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
 from orders.states import Status
 from tests.e2e.processes import Server

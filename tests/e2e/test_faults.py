@@ -18,7 +18,8 @@ import pytest
 import redis
 from django.conf import settings
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order, OrderEvent
 from orders.states import Status
 from tests.conftest import PASSWORD, make_order

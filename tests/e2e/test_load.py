@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from orders import tokens
+from accounts import tokens
 from orders.models import Order
 from orders.states import Status
 from tests.e2e.resuming_client import ResumingClient, in_thread, report, wait_until_delivered

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
 from tests.e2e.processes import Process
 

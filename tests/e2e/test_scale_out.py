@@ -22,7 +22,8 @@ from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from orders import selectors, services, tokens
+from accounts import tokens
+from orders import selectors, services
 from orders.models import Order
 from tests.conftest import make_order
 from tests.e2e.processes import Process, Server, free_port

@@ -1,5 +1,5 @@
-"""The JSON API: tokens, order list (pages, updated_since) and detail by ownership, staff-only fields, staff status
-changes with 409 for illegal ones."""
+"""The JSON API for orders: order list (pages, updated_since) and detail by ownership, staff-only fields, staff
+status changes with 409 for illegal ones. The token endpoints are tested in tests/accounts/."""
 
 import base64
 import json
@@ -7,10 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
 from tests.conftest import PASSWORD, make_order
@@ -22,32 +25,6 @@ def post(client: Client, path: str, body: Any, **headers: str) -> Any:
 
 def bearer(user: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.issue_access_token(user)}"}
-
-
-def test_token_endpoint_issues_access_and_refresh_for_valid_credentials(alice: Any) -> None:
-    response = post(Client(), "/api/auth/token/", {"username": "alice", "password": PASSWORD})
-    assert response.status_code == 200
-    body = response.json()
-    assert set(body) == {"access", "refresh", "expires_in"}
-    assert tokens.decode_token(body["access"], expected_type="access")["sub"] == str(alice.pk)
-
-
-@pytest.mark.parametrize("body", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"}])
-def test_token_endpoint_answers_401_for_bad_credentials(alice: Any, body: dict[str, str]) -> None:
-    assert post(Client(), "/api/auth/token/", body).status_code == 401
-
-
-@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}'])
-def test_token_endpoint_answers_400_for_malformed_bodies(alice: Any, raw: str) -> None:
-    response = Client().post("/api/auth/token/", data=raw, content_type="application/json")
-    assert response.status_code == 400 and response.json()["detail"]
-
-
-def test_refresh_gives_a_new_access_token_and_refuses_an_access_token(alice: Any) -> None:
-    pair = post(Client(), "/api/auth/token/", {"username": "alice", "password": PASSWORD}).json()
-    refreshed = post(Client(), "/api/auth/refresh/", {"refresh": pair["refresh"]})
-    assert refreshed.status_code == 200 and refreshed.json()["access"]
-    assert post(Client(), "/api/auth/refresh/", {"refresh": pair["access"]}).status_code == 401
 
 
 def test_customer_lists_only_own_orders_and_staff_lists_all(alice: Any, staff: Any, alice_order: Order,
@@ -232,3 +209,31 @@ def test_customer_and_unanswered_chats_are_staff_only_fields(alice: Any, staff: 
     for answer in (list_orders(alice)["orders"][0],
                    Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(alice)).json()):
         assert answer["id"] == alice_order.pk and not staff_only & set(answer)
+
+
+def staff_member(username: str, *permissions: str) -> Any:
+    """Staff (admin access) that is not a superuser, with these `orders` model permissions only."""
+    user = get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="orders", codename__in=permissions))
+    return user
+
+
+def test_staff_without_order_permissions_are_customers_outside_the_admin(alice_order: Order) -> None:
+    support = staff_member("support")
+    own = make_order(support)
+    listed = Client().get("/api/orders/", headers=bearer(support)).json()["orders"]
+    assert [order["id"] for order in listed] == [own.pk]
+    detail = Client().get(f"/api/orders/{own.pk}/", headers=bearer(support)).json()
+    assert not {"customer", "awaiting_reply", "internal_note"} & set(detail), "no staff-only fields"
+    assert Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(support)).status_code == 404
+    assert post(Client(), f"/api/orders/{own.pk}/status/", {"status": "confirmed"},
+                **bearer(support)).status_code == 403
+
+
+def test_status_changes_need_the_change_order_permission_as_in_the_admin(alice_order: Order) -> None:
+    viewer, clerk = staff_member("viewer", "view_order"), staff_member("clerk", "change_order")
+    refused = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "confirmed"}, **bearer(viewer))
+    assert refused.status_code == 403 and "orders.change_order" in refused.json()["detail"]
+    assert "internal_note" in Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(viewer)).json()
+    changed = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "confirmed"}, **bearer(clerk))
+    assert changed.status_code == 200 and changed.json()["event"]["status"] == "confirmed"

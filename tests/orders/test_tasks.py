@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 async def bearer(user: Any) -> list[str]:
-    from orders import tokens
+    from accounts import tokens
 
     return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from orders import services
@@ -21,6 +22,14 @@ def client_for(user: Any) -> Client:
 def test_home_sends_customers_to_their_orders_and_staff_to_the_board(alice: Any, staff: Any) -> None:
     assert client_for(alice).get("/").url == "/orders/"
     assert client_for(staff).get("/").url == "/staff/"
+
+
+def test_staff_without_the_view_order_permission_get_my_orders_not_the_board(alice_order: Order) -> None:
+    support = get_user_model().objects.create_user("support", is_staff=True)
+    client = client_for(support)
+    assert client.get("/").url == "/orders/"
+    assert client.get("/staff/").status_code == 403
+    assert client.get(f"/orders/{alice_order.pk}/").status_code == 404
 
 
 def test_anonymous_visitor_is_sent_to_the_login_page() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from orders import tokens
+from accounts import tokens
 from tests.realtime.conftest import communicator
 
 

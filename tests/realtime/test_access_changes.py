@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import Permission
 
+from orders import services
 from orders.models import ChatMessage, Order
+from tests.conftest import make_user
 from tests.realtime.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,3 +89,37 @@ async def test_saving_a_user_or_an_order_leaves_sockets_that_may_stay_open(
     await database_sync_to_async(staff.save)()
     assert await closed_with(board) == 4003
     await page.close()
+
+
+async def test_staff_without_the_view_permission_get_a_customers_stream_not_every_order(
+    slow_periodic_recheck: None, eager_celery: None, staff: Any, alice_order: Order
+) -> None:
+    clerk = await database_sync_to_async(make_user)("clerk")
+    clerk.is_staff = True  # staff, but no orders permission: a customer here, as in the admin
+    await database_sync_to_async(clerk.save)()
+    stream = await Socket.open("/ws/notifications/", clerk)
+    board = await Socket.open("/ws/notifications/", staff)  # positive control: the push did go out
+    await database_sync_to_async(services.change_status)(order=alice_order, to="confirmed", actor=None)
+    assert (await board.next("order.status"))["seq"] == 2
+    assert await stream.nothing_of("order.status", timeout=1.5)
+    for socket in (stream, board):
+        await socket.close()
+
+
+async def test_taking_away_the_view_permission_closes_a_staff_stream(
+    slow_periodic_recheck: None, eager_celery: None, alice_order: Order
+) -> None:
+    viewer = await database_sync_to_async(make_user)("viewer")
+    view_order = await database_sync_to_async(Permission.objects.get)(codename="view_order")
+
+    def grant() -> None:
+        viewer.is_staff = True
+        viewer.save()
+        viewer.user_permissions.add(view_order)
+
+    await database_sync_to_async(grant)()
+    stream = await Socket.open("/ws/notifications/", viewer)
+    await database_sync_to_async(services.change_status)(order=alice_order, to="confirmed", actor=None)
+    assert (await stream.next("order.status"))["seq"] == 2  # every order: it is a staff stream
+    await database_sync_to_async(viewer.user_permissions.remove)(view_order)
+    assert await closed_with(stream) == 4003

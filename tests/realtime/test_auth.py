@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from orders import tokens
+from accounts import tokens
 from tests.realtime.conftest import close_code, communicator, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from orders import tokens
+from accounts import tokens
 from orders.models import ChatMessage, Order
 from tests.e2e.browser_session import FormParser
 from tests.realtime.conftest import close_code, communicator

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
 from tests.conftest import make_order
 from tests.realtime.conftest import close_code, communicator

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from orders import tokens
+from accounts import tokens
 from orders.models import Order
 from tests.realtime.conftest import communicator
 

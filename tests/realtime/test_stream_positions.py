@@ -10,7 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from orders import services, tasks, tokens
+from accounts import tokens
+from orders import services, tasks
 from orders.models import Order, OrderEvent
 from realtime import push
 from tests.conftest import make_order

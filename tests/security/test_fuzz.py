@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from orders import tokens
+from accounts import tokens
 from orders.models import Order
 from tests.conftest import make_order, make_user
 from tests.realtime.conftest import communicator

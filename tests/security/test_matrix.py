@@ -1,5 +1,7 @@
-"""The authorization matrix: every endpoint and socket × customer A (owner), customer B, staff, an inactive
-user (credentials issued while active) and anonymous. One cell, one test; the table is the policy.
+"""The authorization matrix: every endpoint and socket × customer A (owner), customer B, staff (a superuser),
+staff with only the admin's view permission on orders, staff without permissions on orders (a customer
+outside the admin, as the admin shows them no orders either), an inactive user (credentials issued while
+active) and anonymous. One cell, one test; the table is the policy.
 
 HTTP answers 404 for someone else's order exactly as for a missing one; sockets keep DESIGN.md's fixed
 4003/4004 contract (docs/security.md says what that reveals).
@@ -13,40 +15,49 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order
-from tests.conftest import make_order, make_user
+from tests.conftest import PASSWORD, make_order, make_user
 from tests.realtime.conftest import communicator
 from tests.security.conftest import refused_with
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
-PERSONAS = ("customer_a", "customer_b", "staff", "inactive", "anonymous")
+PERSONAS = ("customer_a", "customer_b", "staff", "staff_view_only", "staff_without_perms", "inactive", "anonymous")
+# Who sees every order and its staff-only fields (orders.view_order or orders.change_order, as in the admin).
+SEES_ALL = ("staff", "staff_view_only")
 MISSING_ORDER_ID = 987654321
 OPEN = "open"
 CHAT_TEXT = "Is my order on its way?"
 
 # endpoint -> persona -> expected answer (HTTP status, or "open" / a close code / a frame code for sockets)
 MATRIX: dict[str, dict[str, Any]] = {
-    "GET /api/orders/": {"customer_a": 200, "customer_b": 200, "staff": 200, "inactive": 401, "anonymous": 401},
-    "GET /api/orders/<a>/": {"customer_a": 200, "customer_b": 404, "staff": 200, "inactive": 401,
-                             "anonymous": 401},
-    "GET /api/orders/<missing>/": {"customer_a": 404, "customer_b": 404, "staff": 404, "inactive": 401,
-                                   "anonymous": 401},
-    "POST /api/orders/<a>/status/": {"customer_a": 403, "customer_b": 404, "staff": 200, "inactive": 401,
-                                     "anonymous": 401},
-    "WS /ws/orders/<a>/": {"customer_a": OPEN, "customer_b": 4003, "staff": OPEN, "inactive": 4001,
-                           "anonymous": 4001},
-    "WS /ws/orders/<missing>/": {"customer_a": 4004, "customer_b": 4004, "staff": 4004, "inactive": 4001,
-                                 "anonymous": 4001},
-    "WS /ws/orders/<a>/chat/": {"customer_a": OPEN, "customer_b": 4003, "staff": OPEN, "inactive": 4001,
-                                "anonymous": 4001},
-    "WS subscribe <a> on /ws/notifications/": {"customer_a": "replay", "customer_b": "forbidden",
-                                               "staff": "replay", "inactive": 4001, "anonymous": 4001},
-    "GET /admin/": {"customer_a": 302, "customer_b": 302, "staff": 200, "inactive": 302, "anonymous": 302},
+    "GET /api/orders/": {"customer_a": 200, "customer_b": 200, "staff": 200, "staff_view_only": 200,
+                         "staff_without_perms": 200, "inactive": 401, "anonymous": 401},
+    "GET /api/orders/<a>/": {"customer_a": 200, "customer_b": 404, "staff": 200, "staff_view_only": 200,
+                             "staff_without_perms": 404, "inactive": 401, "anonymous": 401},
+    "GET /api/orders/<missing>/": {"customer_a": 404, "customer_b": 404, "staff": 404, "staff_view_only": 404,
+                                   "staff_without_perms": 404, "inactive": 401, "anonymous": 401},
+    "POST /api/orders/<a>/status/": {"customer_a": 403, "customer_b": 404, "staff": 200, "staff_view_only": 403,
+                                     "staff_without_perms": 404, "inactive": 401, "anonymous": 401},
+    "WS /ws/orders/<a>/": {"customer_a": OPEN, "customer_b": 4003, "staff": OPEN, "staff_view_only": OPEN,
+                           "staff_without_perms": 4003, "inactive": 4001, "anonymous": 4001},
+    "WS /ws/orders/<missing>/": {"customer_a": 4004, "customer_b": 4004, "staff": 4004, "staff_view_only": 4004,
+                                 "staff_without_perms": 4004, "inactive": 4001, "anonymous": 4001},
+    "WS /ws/orders/<a>/chat/": {"customer_a": OPEN, "customer_b": 4003, "staff": OPEN, "staff_view_only": OPEN,
+                                "staff_without_perms": 4003, "inactive": 4001, "anonymous": 4001},
+    "WS subscribe <a> on /ws/notifications/": {"customer_a": "replay", "customer_b": "forbidden", "staff": "replay",
+                                               "staff_view_only": "replay", "staff_without_perms": "forbidden",
+                                               "inactive": 4001, "anonymous": 4001},
+    "GET /admin/": {"customer_a": 302, "customer_b": 302, "staff": 200, "staff_view_only": 200,
+                    "staff_without_perms": 200, "inactive": 302, "anonymous": 302},
     "GET /admin/orders/order/<a>/change/": {"customer_a": 302, "customer_b": 302, "staff": 200,
+                                            "staff_view_only": 200, "staff_without_perms": 403,
                                             "inactive": 302, "anonymous": 302},
 }
 
@@ -74,6 +85,10 @@ class World:
 def build_world() -> World:
     alice, bob = make_user("alice"), make_user("bob")
     staff, inactive = make_user("staff", is_staff=True), make_user("inactive")
+    users = get_user_model().objects
+    viewer = users.create_user("viewer", password=PASSWORD, is_staff=True, email="viewer@example.com")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_order", content_type__app_label="orders"))
+    no_perms = users.create_user("support", password=PASSWORD, is_staff=True, email="support@example.com")
     order = make_order(alice)
     order.internal_note = "STAFF-ONLY-NOTE: customer was rude on the phone"
     order.save(update_fields=["internal_note"])
@@ -81,7 +96,8 @@ def build_world() -> World:
     # So the chat cells carry data the leak check can look at.
     services.post_chat_message(order_id=order.pk, sender=alice, text=CHAT_TEXT)
     callers = {}
-    for persona, user in (("customer_a", alice), ("customer_b", bob), ("staff", staff), ("inactive", inactive)):
+    for persona, user in (("customer_a", alice), ("customer_b", bob), ("staff", staff), ("staff_view_only", viewer),
+                          ("staff_without_perms", no_perms), ("inactive", inactive)):
         client = Client()
         client.force_login(user)
         callers[persona] = Caller(user, tokens.issue_access_token(user), client)
@@ -145,8 +161,7 @@ async def answer_of(world: World, endpoint: str, persona: str) -> Any:
     caller = world.callers[persona]
     if endpoint.startswith("WS"):
         answer, frames = await socket_answer(world, endpoint, caller)
-        if persona != "staff":
-            assert "STAFF-ONLY-NOTE" not in json.dumps(frames)
+        assert "STAFF-ONLY-NOTE" not in json.dumps(frames), "frames never carry staff-only fields"
         if answer == "replay" or (answer == OPEN and not endpoint.endswith("/chat/")):
             assert [(f["type"], f["order_id"], f["seq"]) for f in frames if f["type"] != "presence"] == [
                 ("order.status", world.order.pk, 1), ("order.status", world.order.pk, 2)]
@@ -164,11 +179,11 @@ async def answer_of(world: World, endpoint: str, persona: str) -> Any:
     else:
         assert after == before, f"{persona}'s {endpoint} answered {status} but changed the order"
     if endpoint.startswith(("GET /api/", "POST /api/")):
-        assert ("STAFF-ONLY-NOTE" in text) == (persona == "staff" and status == 200), (persona, text)
+        assert ("STAFF-ONLY-NOTE" in text) == (persona in SEES_ALL and status == 200), (persona, text)
     if endpoint == "GET /api/orders/" and status == 200:
         ids = [order["id"] for order in body["orders"]]
-        assert (world.order.pk in ids) == (persona in ("customer_a", "staff"))
-        assert (world.order.number in text) == (persona in ("customer_a", "staff"))
+        assert (world.order.pk in ids) == (persona in ("customer_a", *SEES_ALL))
+        assert (world.order.number in text) == (persona in ("customer_a", *SEES_ALL))
     return status
 
 

@@ -22,7 +22,7 @@ import pytest
 from channels.layers import get_channel_layer
 from websockets.asyncio.client import connect
 
-from orders import tokens
+from accounts import tokens
 from orders.models import Order
 from realtime import push
 from tests.e2e.processes import Nginx, Process, Server, free_port

@@ -12,7 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from orders import tokens
+from accounts import tokens
 from tests.realtime.conftest import communicator, session_cookie
 from tests.security.conftest import login, post_json, refused_with
 

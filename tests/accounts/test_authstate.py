@@ -1,4 +1,4 @@
-"""The shared auth state answers the same in Redis (production) and in memory (the embedded mode)."""
+"""The shared auth state (counters, slots) answers the same in Redis (production) and in memory (embedded)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from orders.authstate import AuthState, MemoryAuthState, RedisAuthState, Rotation, auth_state
+from accounts.state import AuthState, MemoryAuthState, RedisAuthState, auth_state
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -28,22 +28,6 @@ def test_counters_count_within_a_window_report_the_time_left_and_forgive(store: 
     assert store.hit("other", 60)[0] == 1
     store.forgive("never-counted")
     assert store.hit("never-counted", 60)[0] == 1, "forgiving an empty counter leaves it at zero"
-
-
-def test_a_family_rotates_once_and_a_replayed_member_revokes_it(store: AuthState) -> None:
-    store.family_start("fam", "jti-1", 60)
-    assert store.family_rotate("fam", "jti-1", "jti-2", 60) is Rotation.ROTATED
-    assert store.family_alive("fam")
-    assert store.family_rotate("fam", "jti-1", "jti-3", 60) is Rotation.REUSED
-    assert not store.family_alive("fam")
-    assert store.family_rotate("fam", "jti-2", "jti-4", 60) is Rotation.REVOKED
-
-
-def test_a_revoked_family_stays_revoked(store: AuthState) -> None:
-    store.family_start("fam", "jti-1", 60)
-    store.family_revoke("fam")
-    assert not store.family_alive("fam")
-    assert store.family_rotate("fam", "jti-1", "jti-2", 60) is Rotation.REVOKED
 
 
 def test_slots_cap_members_and_a_released_slot_is_free_again(store: AuthState) -> None:

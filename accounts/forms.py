@@ -6,7 +6,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from orders import throttling
+from accounts import throttling
 
 
 class ThrottleAwareLoginMixin:

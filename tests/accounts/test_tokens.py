@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
 
-from orders import tokens
+from accounts import tokens
 from tests.conftest import PASSWORD
 from tests.security.conftest import bearer, login, post_json
 
@@ -171,3 +171,29 @@ def test_refresh_of_a_deactivated_user_is_refused(alice: Any) -> None:
 def test_inactive_user_gets_no_token(inactive: Any) -> None:
     response = post_json(Client(), "/api/auth/token/", {"username": "inactive", "password": PASSWORD})
     assert response.status_code == 401
+
+
+def test_token_endpoint_issues_access_and_refresh_for_valid_credentials(alice: Any) -> None:
+    response = post_json(Client(), "/api/auth/token/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access", "refresh", "expires_in"}
+    assert tokens.decode_token(body["access"], expected_type="access")["sub"] == str(alice.pk)
+
+
+@pytest.mark.parametrize("body", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"}])
+def test_token_endpoint_answers_401_for_bad_credentials(alice: Any, body: dict[str, str]) -> None:
+    assert post_json(Client(), "/api/auth/token/", body).status_code == 401
+
+
+@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}'])
+def test_token_endpoint_answers_400_for_malformed_bodies(alice: Any, raw: str) -> None:
+    response = Client().post("/api/auth/token/", data=raw, content_type="application/json")
+    assert response.status_code == 400 and response.json()["detail"]
+
+
+def test_refresh_gives_a_new_access_token_and_refuses_an_access_token(alice: Any) -> None:
+    pair = post_json(Client(), "/api/auth/token/", {"username": "alice", "password": PASSWORD}).json()
+    refreshed = post_json(Client(), "/api/auth/refresh/", {"refresh": pair["refresh"]})
+    assert refreshed.status_code == 200 and refreshed.json()["access"]
+    assert post_json(Client(), "/api/auth/refresh/", {"refresh": pair["access"]}).status_code == 401

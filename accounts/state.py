@@ -1,9 +1,11 @@
-"""Short-lived security state every server process shares: refresh-token families, failure counters and
-WebSocket connection slots — in Redis, or in this process's memory in the embedded (one-process) mode."""
+"""Short-lived security state every server process shares: login-failure counters and WebSocket connection
+slots — in Redis, or in this process's memory in the embedded (one-process) mode.
+
+Only what can be lost: an empty Redis forgets some counted failures and held slots, both rebuilt within
+minutes. What must survive (refresh-token families) is in the database (accounts.models)."""
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from functools import lru_cache
@@ -15,13 +17,7 @@ from django.conf import settings
 
 
 class Unavailable(Exception):
-    """The store did not answer; callers fail closed (503, or an anonymous socket)."""
-
-
-class Rotation(enum.Enum):
-    ROTATED = "rotated"
-    REUSED = "reused"  # an old member of the family came back: the family is now revoked
-    REVOKED = "revoked"  # the family was revoked (logout, reuse) or has expired
+    """The store did not answer: the token endpoint's login refuses (503); the rest carries on without it."""
 
 
 class AuthState(Protocol):
@@ -30,14 +26,6 @@ class AuthState(Protocol):
 
     def forgive(self, key: str) -> None:
         """Take back one counted event (an attempt that turned out to succeed)."""
-
-    def family_start(self, family: str, jti: str, ttl: int) -> None: ...
-
-    def family_rotate(self, family: str, old_jti: str, new_jti: str, ttl: int) -> Rotation: ...
-
-    def family_alive(self, family: str) -> bool: ...
-
-    def family_revoke(self, family: str) -> None: ...
 
     def slot_take(self, key: str, member: str, limit: int, ttl: int) -> bool:
         """Hold one of `limit` slots (kept for `ttl` seconds unless refreshed); False when all are held."""
@@ -50,7 +38,7 @@ def _key(*parts: str) -> str:
     return ":".join((settings.AUTH_STATE_PREFIX, *parts))
 
 
-# Each script runs atomically in Redis, so two processes racing on one family or one slot set agree.
+# Each script runs atomically in Redis, so two processes racing on one counter or one slot set agree.
 _HIT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -60,13 +48,6 @@ _FORGIVE = """
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n > 0 then redis.call('DECR', KEYS[1]) end
 return n
-"""
-_ROTATE = """
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if current ~= ARGV[1] then redis.call('DEL', KEYS[1]) return -1 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
 """
 _SLOT_TAKE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
@@ -83,7 +64,6 @@ class RedisAuthState:
         self.client = client
         self._hit = self.client.register_script(_HIT)
         self._forgive = self.client.register_script(_FORGIVE)
-        self._rotate = self.client.register_script(_ROTATE)
         self._slot_take = self.client.register_script(_SLOT_TAKE)
 
     def hit(self, key: str, window: int) -> tuple[int, int]:
@@ -96,31 +76,6 @@ class RedisAuthState:
     def forgive(self, key: str) -> None:
         try:
             self._forgive(keys=[_key("count", key)])
-        except redis.RedisError as exc:
-            raise Unavailable(str(exc)) from exc
-
-    def family_start(self, family: str, jti: str, ttl: int) -> None:
-        try:
-            self.client.set(_key("family", family), jti, ex=ttl)
-        except redis.RedisError as exc:
-            raise Unavailable(str(exc)) from exc
-
-    def family_rotate(self, family: str, old_jti: str, new_jti: str, ttl: int) -> Rotation:
-        try:
-            answer = int(self._rotate(keys=[_key("family", family)], args=[old_jti, new_jti, ttl]))
-        except redis.RedisError as exc:
-            raise Unavailable(str(exc)) from exc
-        return {1: Rotation.ROTATED, -1: Rotation.REUSED}.get(answer, Rotation.REVOKED)
-
-    def family_alive(self, family: str) -> bool:
-        try:
-            return bool(self.client.exists(_key("family", family)))
-        except redis.RedisError as exc:
-            raise Unavailable(str(exc)) from exc
-
-    def family_revoke(self, family: str) -> None:
-        try:
-            self.client.delete(_key("family", family))
         except redis.RedisError as exc:
             raise Unavailable(str(exc)) from exc
 
@@ -172,30 +127,6 @@ class MemoryAuthState:
             count = self._get(key)
             if count:
                 self._values[key] = (int(count) - 1, self._values[key][1])  # type: ignore[call-overload]
-
-    def family_start(self, family: str, jti: str, ttl: int) -> None:
-        with self._lock:
-            self._set(_key("family", family), jti, ttl)
-
-    def family_rotate(self, family: str, old_jti: str, new_jti: str, ttl: int) -> Rotation:
-        with self._lock:
-            key = _key("family", family)
-            current = self._get(key)
-            if current is None:
-                return Rotation.REVOKED
-            if current != old_jti:
-                self._values.pop(key, None)
-                return Rotation.REUSED
-            self._set(key, new_jti, ttl)
-            return Rotation.ROTATED
-
-    def family_alive(self, family: str) -> bool:
-        with self._lock:
-            return self._get(_key("family", family)) is not None
-
-    def family_revoke(self, family: str) -> None:
-        with self._lock:
-            self._values.pop(_key("family", family), None)
 
     def slot_take(self, key: str, member: str, limit: int, ttl: int) -> bool:
         with self._lock:

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from orders.authstate import Unavailable, auth_state
+from accounts.state import Unavailable, auth_state
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def refusal(request: HttpRequest) -> Throttled | Unavailable | None:
     return getattr(request, "login_refused", None)
 
 
-@receiver(user_logged_in, dispatch_uid="orders.throttling.forgive_successful_login")
+@receiver(user_logged_in, dispatch_uid="accounts.throttling.forgive_successful_login")
 def forgive_successful_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     """A form login that succeeded gives back the attempt the backend counted (the API calls succeeded())."""
     if request is not None:

@@ -1,9 +1,11 @@
 """JWT access and refresh tokens: signing keys (HS256 or RS256, with previous keys during rotation), issue,
 verify with the algorithm pinned per key, and refresh-token families with rotation, reuse detection and logout.
 
-A login starts a *family*: one refresh token is current at a time. Refreshing swaps it for a new one; a
-refresh token that was already swapped (stolen, or replayed) revokes the whole family, and so does logout.
-Access tokens name their family, so a revoked family's access tokens stop working at once.
+A login starts a *family* (accounts.models.TokenFamily, in the database): one refresh token is current at a
+time. Refreshing swaps it for a new one; a refresh token that was already swapped (stolen, or replayed)
+revokes the whole family, and so do logout, "log out everywhere", a password change and the admin. Access
+tokens name their family, so a revoked family's access tokens stop working at once. However often it is
+refreshed, a family ends JWT_REFRESH_ABSOLUTE_LIFETIME after its login.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -23,9 +25,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.utils import timezone
 
-from orders.authstate import Rotation, auth_state
+from accounts.models import EndReason, TokenFamily
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -38,6 +41,10 @@ class InvalidToken(Exception):
 
 class RefreshReused(InvalidToken):
     """A refresh token that was already exchanged came back: its whole family is now revoked."""
+
+
+class LoginTooOld(InvalidToken):
+    """The family is older than JWT_REFRESH_ABSOLUTE_LIFETIME: however recently refreshed, it ends."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def key_ring() -> KeyRing:
                      settings.JWT_PREVIOUS_SIGNING_KEYS)
 
 
-def _issue(user: AbstractBaseUser, token_type: str, lifetime: timedelta, *, family: str | None,
+def _issue(user: AbstractBaseUser, token_type: str, expires_at: datetime, *, family: str | None,
            jti: str | None = None) -> str:
     now = timezone.now()
     claims: dict[str, Any] = {
@@ -121,7 +128,7 @@ def _issue(user: AbstractBaseUser, token_type: str, lifetime: timedelta, *, fami
         "type": token_type,
         "iat": now,
         "nbf": now,
-        "exp": now + lifetime,
+        "exp": expires_at,
         "iss": settings.JWT_ISSUER,
         "aud": settings.JWT_AUDIENCE,
         "jti": jti or uuid.uuid4().hex,
@@ -132,28 +139,36 @@ def _issue(user: AbstractBaseUser, token_type: str, lifetime: timedelta, *, fami
     return jwt.encode(claims, ring.signing.key, algorithm=ring.signing.algorithm, headers={"kid": ring.signing.kid})
 
 
-def _lifetime_seconds(lifetime: timedelta) -> int:
-    return int(lifetime.total_seconds())
-
-
 def access_lifetime_seconds() -> int:
-    return _lifetime_seconds(settings.JWT_ACCESS_LIFETIME)
+    return int(settings.JWT_ACCESS_LIFETIME.total_seconds())
 
 
 def issue_access_token(user: AbstractBaseUser, *, family: str | None = None) -> str:
     """An access token; without a family (server-side tools, tests) it is revocable only by expiring."""
-    return _issue(user, ACCESS, settings.JWT_ACCESS_LIFETIME, family=family)
+    return _issue(user, ACCESS, timezone.now() + settings.JWT_ACCESS_LIFETIME, family=family)
+
+
+def _pair(user: AbstractBaseUser, family: TokenFamily) -> TokenPair:
+    """Access and refresh tokens of the family's current refresh token; neither outlives the family."""
+    now = timezone.now()
+    access_expires_at = min(now + settings.JWT_ACCESS_LIFETIME, family.expires_at)
+    return TokenPair(
+        access=_issue(user, ACCESS, access_expires_at, family=family.pk.hex),
+        refresh=_issue(user, REFRESH, family.expires_at, family=family.pk.hex, jti=family.current_jti),
+        expires_in=max(int((access_expires_at - now).total_seconds()), 0),
+    )
 
 
 def start_session(user: AbstractBaseUser) -> TokenPair:
     """Log in: a new refresh-token family whose first refresh token is the current one."""
-    family, jti = uuid.uuid4().hex, uuid.uuid4().hex
-    auth_state().family_start(family, jti, _lifetime_seconds(settings.JWT_REFRESH_LIFETIME))
-    return TokenPair(
-        access=issue_access_token(user, family=family),
-        refresh=_issue(user, REFRESH, settings.JWT_REFRESH_LIFETIME, family=family, jti=jti),
-        expires_in=access_lifetime_seconds(),
+    now = timezone.now()
+    # The user's families whose last refresh token has expired are of no use any more, revoked or not.
+    TokenFamily.objects.filter(user=user, expires_at__lt=now).delete()
+    family = TokenFamily.objects.create(
+        user=user, current_jti=uuid.uuid4().hex, created_at=now,
+        expires_at=min(now + settings.JWT_REFRESH_LIFETIME, now + settings.JWT_REFRESH_ABSOLUTE_LIFETIME),
     )
+    return _pair(user, family)
 
 
 def issue_refresh_token(user: AbstractBaseUser) -> str:
@@ -161,26 +176,51 @@ def issue_refresh_token(user: AbstractBaseUser) -> str:
 
 
 def rotate_refresh_token(token: str) -> TokenPair:
-    """Exchange the family's current refresh token for a new pair; a stale one revokes the family."""
+    """Exchange the family's current refresh token for a new pair; a stale one revokes the family.
+
+    The swap is one conditional UPDATE (`WHERE current_jti = <the token's>`): of two refreshes racing with
+    the same token exactly one wins, and the other is a reuse.
+    """
     user, claims = user_for_token(token, expected_type=REFRESH)
-    new_jti = uuid.uuid4().hex
-    answer = auth_state().family_rotate(claims["fam"], claims["jti"], new_jti,
-                                        _lifetime_seconds(settings.JWT_REFRESH_LIFETIME))
-    if answer is Rotation.REUSED:
-        raise RefreshReused("refresh token reused; its family is revoked")
-    if answer is Rotation.REVOKED:
+    now = timezone.now()
+    family = TokenFamily.objects.filter(pk=claims["fam"], user=user).first()
+    if family is None or family.revoked_at is not None:
         raise InvalidToken("refresh token revoked")
-    return TokenPair(
-        access=issue_access_token(user, family=claims["fam"]),
-        refresh=_issue(user, REFRESH, settings.JWT_REFRESH_LIFETIME, family=claims["fam"], jti=new_jti),
-        expires_in=access_lifetime_seconds(),
-    )
+    ends_at = family.created_at + settings.JWT_REFRESH_ABSOLUTE_LIFETIME
+    if now >= ends_at:
+        raise LoginTooOld("the login reached its absolute lifetime")
+    new_jti, expires_at = uuid.uuid4().hex, min(now + settings.JWT_REFRESH_LIFETIME, ends_at)
+    rotated = TokenFamily.objects.filter(pk=family.pk, current_jti=claims["jti"], revoked_at=None).update(
+        current_jti=new_jti, rotated_at=now, expires_at=expires_at)
+    if not rotated:
+        if _revoke(TokenFamily.objects.filter(pk=family.pk), EndReason.REUSE):
+            raise RefreshReused("refresh token reused; its family is revoked")
+        raise InvalidToken("refresh token revoked")  # by a logout that came in between
+    family.current_jti, family.rotated_at, family.expires_at = new_jti, now, expires_at
+    return _pair(user, family)
 
 
-def revoke_family(claims: dict[str, Any]) -> None:
+def _revoke(families: models.QuerySet[TokenFamily], reason: EndReason) -> int:
+    """End the families not already ended; how many that was."""
+    return families.filter(revoked_at=None).update(revoked_at=timezone.now(), revoke_reason=reason)
+
+
+def revoke_family(claims: dict[str, Any], reason: EndReason = EndReason.LOGOUT) -> None:
     """Logout: the token's family (its refresh token and every access token from it) stops working."""
-    if isinstance(claims.get("fam"), str):
-        auth_state().family_revoke(claims["fam"])
+    if "fam" in claims:
+        _revoke(TokenFamily.objects.filter(pk=claims["fam"], user_id=claims["sub"]), reason)
+
+
+def end_all_sessions(user: AbstractBaseUser, reason: EndReason) -> int:
+    """Log out everywhere: every token login of the user ends; their open sockets close at the next re-check."""
+    return _revoke(TokenFamily.objects.filter(user=user), reason)
+
+
+def family_alive(claims: dict[str, Any]) -> bool:
+    """Whether the token's family (if it names one) is still in force; one primary-key read."""
+    if "fam" not in claims:
+        return True
+    return TokenFamily.objects.filter(pk=claims["fam"], user_id=claims["sub"], revoked_at=None).exists()
 
 
 def _verifying_key(token: str) -> VerifyingKey:
@@ -195,6 +235,13 @@ def _verifying_key(token: str) -> VerifyingKey:
     if not isinstance(kid, str) or kid not in ring.verifying:
         raise InvalidToken("unknown signing key")
     return ring.verifying[kid]
+
+
+def _is_family_id(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and uuid.UUID(hex=value).hex == value
+    except ValueError:
+        return False
 
 
 def decode_token(token: str, *, expected_type: str) -> dict[str, Any]:
@@ -217,7 +264,7 @@ def decode_token(token: str, *, expected_type: str) -> dict[str, Any]:
     subject = claims["sub"]
     if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()) or len(subject) > 18:
         raise InvalidToken("malformed subject")
-    if not isinstance(claims["jti"], str) or not isinstance(claims.get("fam", ""), str):
+    if not isinstance(claims["jti"], str) or not _is_family_id(claims.get("fam", uuid.UUID(int=0).hex)):
         raise InvalidToken("malformed token id")
     if expected_type == REFRESH and "fam" not in claims:
         raise InvalidToken("refresh token without a family")
@@ -225,14 +272,24 @@ def decode_token(token: str, *, expected_type: str) -> dict[str, Any]:
 
 
 def user_for_token(token: str, *, expected_type: str = ACCESS) -> tuple[AbstractBaseUser, dict[str, Any]]:
-    """The active user a valid, unrevoked token names, with the token's claims.
-
-    May raise `orders.authstate.Unavailable` when the family store does not answer; callers fail closed.
-    """
+    """The active user a valid token names, with the token's claims; for an access token, its family must not
+    be revoked. One query: the user, joined with the family when the token names one."""
     claims = decode_token(token, expected_type=expected_type)
-    if expected_type == ACCESS and "fam" in claims and not auth_state().family_alive(claims["fam"]):
-        raise InvalidToken("session revoked")
-    user = get_user_model().objects.filter(pk=claims["sub"], is_active=True).first()
+    users = get_user_model().objects.filter(pk=claims["sub"], is_active=True)
+    if expected_type == ACCESS and "fam" in claims:
+        users = users.filter(token_families__pk=claims["fam"], token_families__revoked_at=None)
+    user = users.first()
     if user is None:
-        raise InvalidToken("unknown or inactive user")
+        raise InvalidToken("unknown or inactive user, or session revoked")
     return user, claims
+
+
+def user_of_live_login(token: str, *, token_type: str) -> AbstractBaseUser:
+    """The user of a token whose login is still in force: an access token of an unrevoked family, or its
+    family's current (not yet spent) refresh token."""
+    user, claims = user_for_token(token, expected_type=token_type)
+    if token_type == REFRESH and not TokenFamily.objects.filter(
+        pk=claims["fam"], user=user, current_jti=claims["jti"], revoked_at=None
+    ).exists():
+        raise InvalidToken("refresh token spent or revoked")
+    return user

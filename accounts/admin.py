@@ -1,0 +1,48 @@
+"""Admin: each user's token logins, listed on the user's page, and "log out everywhere" as an action on users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import tokens
+from accounts.models import EndReason, TokenFamily
+
+User = get_user_model()
+
+
+class TokenFamilyInline(admin.TabularInline):
+    """Read-only: a token login is started by logging in and ended by the action below, never edited."""
+
+    model = TokenFamily
+    fields = ("created_at", "rotated_at", "expires_at", "revoked_at", "revoke_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountUserAdmin(UserAdmin):
+    inlines = [TokenFamilyInline]
+    actions = ["end_token_logins"]
+
+    @admin.action(description="Log out everywhere: end the selected users' token logins", permissions=["change"])
+    def end_token_logins(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        ended = sum(tokens.end_all_sessions(user, EndReason.ADMIN) for user in queryset)
+        self.message_user(request, f"Ended {ended} token login(s) of {queryset.count()} user(s); their open "
+                                   "sockets close within the re-check interval.", messages.SUCCESS)
