@@ -29,6 +29,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import EndReason, TokenFamily
+from accounts.signals import logins_ended
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -207,13 +208,16 @@ def _revoke(families: models.QuerySet[TokenFamily], reason: EndReason) -> int:
 
 def revoke_family(claims: dict[str, Any], reason: EndReason = EndReason.LOGOUT) -> None:
     """Logout: the token's family (its refresh token and every access token from it) stops working."""
-    if "fam" in claims:
-        _revoke(TokenFamily.objects.filter(pk=claims["fam"], user_id=claims["sub"]), reason)
+    if "fam" in claims and _revoke(TokenFamily.objects.filter(pk=claims["fam"], user_id=claims["sub"]), reason):
+        logins_ended.send(sender=TokenFamily, user_id=int(claims["sub"]))
 
 
 def end_all_sessions(user: AbstractBaseUser, reason: EndReason) -> int:
-    """Log out everywhere: every token login of the user ends; their open sockets close at the next re-check."""
-    return _revoke(TokenFamily.objects.filter(user=user), reason)
+    """Log out everywhere: every token login of the user ends, and so do their open sockets."""
+    ended = _revoke(TokenFamily.objects.filter(user=user), reason)
+    if ended:
+        logins_ended.send(sender=TokenFamily, user_id=user.pk)
+    return ended
 
 
 def family_alive(claims: dict[str, Any]) -> bool:

@@ -1,4 +1,5 @@
-"""Realtime's side of domain changes: when who may see what changes, the affected sockets re-check at once.
+"""Realtime's side of domain and account changes: when who may see what changes, the affected sockets re-check
+at once.
 
 A socket's access is checked at connect and every WS_REAUTH_INTERVAL_SECONDS; these receivers make a demoted
 staff member's feed, and a reassigned order's previous customer's page and chat, close within moments instead.
@@ -17,6 +18,7 @@ from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 from redis.exceptions import RedisError
 
+from accounts.signals import logins_ended
 from orders.models import Order
 from realtime import push
 
@@ -40,6 +42,12 @@ def recheck_user_sockets(sender: Any, instance: Any, created: bool, raw: bool = 
     """A user saved (staff status, active, password): their sockets check whether they still may see what they do."""
     if not created and not raw:
         recheck_on_commit([push.access_group(instance.pk)])
+
+
+@receiver(logins_ended, dispatch_uid="realtime.recheck_ended_logins")
+def recheck_ended_logins(sender: Any, user_id: int, **kwargs: Any) -> None:
+    """Token logins ended (logout, log out everywhere, reuse): their sockets close now, not at the next re-check."""
+    recheck_on_commit([push.access_group(user_id)])
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through, dispatch_uid="realtime.recheck_user_groups")
