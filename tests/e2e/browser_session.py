@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import http.cookiejar
+import re
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
+
+from tests.twofactor import code_after, key_of_secret
 
 
 class FormParser(HTMLParser):
@@ -85,11 +88,29 @@ class BrowserSession:
         return parser.fields
 
     def admin_login(self, username: str, password: str) -> None:
-        fields = dict(self.form_fields("/admin/login/"))
+        """The admin's login link: the site's login page, then for staff the code page, where a first login sets
+        up the authenticator app from the key shown (and later logins must be given `code`, see log_in)."""
+        self.log_in(username, password, next_path="/admin/")
+
+    def log_in(self, username: str, password: str, *, next_path: str = "/", code: str | None = None) -> str:
+        """Log in on the site's pages; answers the final URL. Staff type `code`, or on their first login the code
+        of the key the set-up page shows (as an authenticator app would compute it)."""
+        path = "/accounts/login/?" + urllib.parse.urlencode({"next": next_path})
+        fields = dict(self.form_fields(path))
         fields.update(username=username, password=password)
-        _status, url, _body = self.post_form("/admin/login/?next=/admin/", list(fields.items()))
-        if "/admin/login/" in url:
-            raise AssertionError(f"admin login failed for {username}")
+        _status, url, body = self.post_form(path, list(fields.items()))
+        if "/accounts/login/code/" in url:
+            shown = re.search(r'id="totp-secret"[^>]*>([^<]+)<', body)
+            if code is None and shown is None:
+                raise AssertionError(f"{username} has an authenticator app: pass its code")
+            parser = FormParser()
+            parser.feed(body)
+            fields = dict(parser.fields)
+            fields["code"] = code if code is not None else code_after(key_of_secret(shown.group(1)))[0]
+            _status, url, body = self.post_form(url.removeprefix(self.base_url), list(fields.items()))
+        if "/accounts/login/" in url:
+            raise AssertionError(f"login failed for {username}")
+        return url
 
     def admin_change_order(self, order_id: int, **changes: str) -> tuple[str, str]:
         """Submit the order's admin change form with `changes`; returns (final URL, page)."""
