@@ -70,6 +70,9 @@ class BrowserSession:
         self.base_url = base_url
         self.cookies = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        # The "authenticator app": the key of the set-up page on a first staff login, and the last step used.
+        self.app_key: bytes | None = None
+        self.app_step = -1
 
     def get(self, path: str) -> tuple[int, str]:
         with self.opener.open(self.base_url + path, timeout=10) as response:
@@ -106,11 +109,20 @@ class BrowserSession:
             parser = FormParser()
             parser.feed(body)
             fields = dict(parser.fields)
-            fields["code"] = code if code is not None else code_after(key_of_secret(shown.group(1)))[0]
+            if code is None:
+                self.app_key = key_of_secret(shown.group(1))
+                code, self.app_step = code_after(self.app_key)
+            fields["code"] = code
             _status, url, body = self.post_form(url.removeprefix(self.base_url), list(fields.items()))
         if "/accounts/login/" in url:
             raise AssertionError(f"login failed for {username}")
         return url
+
+    def next_code(self) -> str:
+        """The app's next code (a later login, the token endpoint's "otp")."""
+        assert self.app_key is not None, "no authenticator app set up in this session"
+        code, self.app_step = code_after(self.app_key, self.app_step)
+        return code
 
     def admin_change_order(self, order_id: int, **changes: str) -> tuple[str, str]:
         """Submit the order's admin change form with `changes`; returns (final URL, page)."""
