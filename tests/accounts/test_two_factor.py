@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
-from django.test import Client
+from django.test import AsyncClient, Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import twofactor
@@ -214,6 +214,15 @@ def test_the_admin_refuses_a_staff_session_that_did_not_pass_the_second_factor(s
     assert client.get("/api/orders/").status_code == 401
     client.force_login(staff)
     assert client.get("/staff/")["Location"].startswith("/accounts/login/")
+
+
+async def test_under_asgi_too_an_unverified_staff_session_is_ended(staff: Any) -> None:
+    """The middleware's async path, the one uvicorn runs."""
+    client = AsyncClient()
+    await client.aforce_login(staff)
+    response = await client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert (await client.asession()).get("_auth_user_id") is None
 
 
 def test_removing_a_device_ends_the_sessions_it_verified(staff: Any) -> None:
