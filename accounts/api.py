@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts import throttling, tokens
+from accounts import throttling, tokens, twofactor
 from accounts.models import EndReason
 from accounts.state import Unavailable
 
@@ -76,6 +76,7 @@ def token_pair_json(pair: tokens.TokenPair) -> JsonResponse:
 
 @token_endpoint
 def obtain_token(request: HttpRequest) -> HttpResponse:
+    """Username and password; staff add "otp", the current code of their authenticator app."""
     body = read_json(request)
     if body is None or not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
         return error(400, "Send a JSON object with \"username\" and \"password\".")
@@ -90,7 +91,34 @@ def obtain_token(request: HttpRequest) -> HttpResponse:
     if user is None or not user.is_active:
         return error(401, "Invalid username or password.")
     throttling.succeeded(request, username=username)
+    if twofactor.required(user):
+        refused = _second_factor(request, user, body.get("otp"))
+        if refused is not None:
+            return refused
     return token_pair_json(tokens.start_session(user))
+
+
+def _second_factor(request: HttpRequest, user: Any, otp: Any) -> HttpResponse | None:
+    """Staff get tokens only with a code from their confirmed authenticator app: a password alone is no login
+    here, and no enrolment either (that is the site's login page, so a stolen password cannot enrol a device
+    over the API). None when the code is right."""
+    device = twofactor.confirmed_device(user)
+    if device is None:
+        return error(401, "Staff accounts need two-factor login: set up an authenticator app by logging in on the "
+                          "site first (/accounts/login/), then send its code as \"otp\".",
+                     code="otp_enrolment_required")
+    if otp is None:
+        return error(401, "This account needs a one-time code: send \"otp\" with the 6-digit code from your "
+                          "authenticator app.", code="otp_required")
+    if not isinstance(otp, str):
+        return error(400, "\"otp\" must be a string of digits.")
+    try:
+        twofactor.check_code(request, user=user, device=device, code=otp)
+    except twofactor.CodeRefused as exc:
+        return error(401, exc.message, code=f"otp_{exc.code}")
+    # The code's counted attempt succeeded too.
+    throttling.succeeded(request, username=user.get_username())
+    return None
 
 
 @token_endpoint

@@ -170,7 +170,8 @@ SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, whose site logs in through the site's login pages (their second factor for staff).
+    "accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -179,6 +180,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "orders",
     "realtime",
@@ -193,6 +196,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.StaffSecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -271,6 +275,19 @@ STORAGES = {
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Staff (is_staff, who see every customer's data and open the admin) log in with a password and a TOTP code from
+# an authenticator app (django-otp), on the site, the admin and the token endpoint; docs/security.md. On by
+# default in production; off by default in the embedded mode, whose demo staff log in with a published password
+# on one machine. Off in production is an unsafe setting.
+STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", not EMBEDDED)
+if not EMBEDDED and not STAFF_REQUIRE_2FA:
+    _unsafe.append("STAFF_REQUIRE_2FA=false lets staff, who see every customer's data, log in with a password alone")
+# The issuer authenticator apps show beside the account name.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Order tracking")
+# The admin's TOTP device pages never show a device's secret or QR code: an admin resets a device (deletes it, and
+# its owner enrols a new one at the next login), never copies one.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Channels -------------------------------------------------------------------------------------
 # Redis database 0 is the default; channel layer keys carry their own prefix.

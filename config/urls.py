@@ -3,12 +3,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.forms import AdminLoginForm
 from orders import api, views
 from realtime.health import healthz
 from realtime.metrics import metrics_view
-
-admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

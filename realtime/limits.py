@@ -14,7 +14,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.db import DatabaseError
 from django.utils.crypto import constant_time_compare
 
-from accounts import tokens
+from accounts import tokens, twofactor
 from accounts.state import Unavailable, auth_state
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,8 @@ def still_authorized(scope: dict[str, Any]) -> bool:
 
 
 def _session_still_valid(scope: dict[str, Any], user: Any) -> bool:
-    """Logged out elsewhere, or the password changed: the session no longer names this user."""
+    """Logged out elsewhere, or the password changed: the session no longer names this user; or it is a staff
+    session without the second factor."""
     session = scope.get("session")
     if session is None or session.session_key is None:
         return False
@@ -85,7 +86,10 @@ def _session_still_valid(scope: dict[str, Any], user: Any) -> bool:
         return False
     session_hash = fresh.get(HASH_SESSION_KEY)
     current = get_user_model().objects.get(pk=user.pk)
-    return bool(session_hash) and constant_time_compare(session_hash, current.get_session_auth_hash())
+    if not (session_hash and constant_time_compare(session_hash, current.get_session_auth_hash())):
+        return False
+    # A staff session that never passed the second factor (from before it, or from a time it was off).
+    return twofactor.session_passes(fresh, current)
 
 
 class FrameBudget:

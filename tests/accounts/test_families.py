@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import EndReason, TokenFamily
 from tests.realtime.conftest import communicator
 from tests.security.conftest import bearer, login, post_json
+from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,7 +159,7 @@ def test_a_password_change_ends_every_token_login_of_the_user(alice: Any, bob: A
                                                                change_password: Any) -> None:
     phone, laptop, bobs = login(Client(), "alice"), login(Client(), "alice"), login(Client(), "bob")
     admin = Client()
-    admin.force_login(staff)
+    force_login_verified(admin, staff)
     change_password(alice, admin)
     assert (reads(phone), reads(laptop), refresh(phone).status_code) == (401, 401, 401)
     assert family_of(phone).revoke_reason == EndReason.PASSWORD_CHANGED
@@ -179,7 +180,7 @@ def test_upgrading_the_stored_hash_of_the_same_password_ends_nothing(alice: Any,
 def test_the_admin_action_logs_the_selected_users_out_everywhere(alice: Any, bob: Any, staff: Any) -> None:
     alices, bobs = login(Client(), "alice"), login(Client(), "bob")
     admin = Client()
-    admin.force_login(staff)
+    force_login_verified(admin, staff)
     response = admin.post("/admin/auth/user/", {"action": "end_token_logins", "_selected_action": [alice.pk]},
                           follow=True)
     assert "Ended 1 token login(s) of 1 user(s)" in response.content.decode()

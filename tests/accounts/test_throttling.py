@@ -75,8 +75,9 @@ def test_invalid_refresh_tokens_from_one_ip_get_429(db: None, settings: Any) -> 
     assert response.status_code == 429 and int(response["Retry-After"]) > 0
 
 
-@pytest.mark.parametrize("login_path", ["/accounts/login/", "/admin/login/"])
-def test_the_site_and_admin_login_forms_share_the_throttle(staff: Any, settings: Any, login_path: str) -> None:
+def test_the_login_form_and_the_token_endpoint_share_the_throttle(staff: Any, settings: Any) -> None:
+    # The admin logs in on this form too (tests/accounts/test_two_factor.py).
+    login_path = "/accounts/login/"
     settings.LOGIN_FAILURES_PER_USERNAME = 3
     client = Client(REMOTE_ADDR="203.0.113.50")
     for _ in range(2):

@@ -84,12 +84,18 @@ UNSAFE = [
     ({"SECRET_KEY": "ab" * 40}, "SECRET_KEY must be at least 50 random characters"),
     ({"JWT_SIGNING_KEY": "short-signing-key"}, "needs at least 32 bytes"),
     ({"JWT_PREVIOUS_SIGNING_KEYS": "k" * 40 + ",short"}, "Each previous HS256 key"),
+    ({"STAFF_REQUIRE_2FA": "false"}, "STAFF_REQUIRE_2FA=false lets staff"),
 ]
 
 
 def test_production_refuses_each_unsafe_setting_and_says_which() -> None:
     for overrides, reason in UNSAFE:
         assert reason in start_error(example_env(**overrides)), overrides
+
+
+def test_staff_need_a_second_factor_in_production_by_default_and_not_in_the_embedded_demo(tmp_path: Path) -> None:
+    assert settings_of(example_env(), "STAFF_REQUIRE_2FA") == {"STAFF_REQUIRE_2FA": True}
+    assert settings_of(embedded_env(tmp_path / "db.sqlite3"), "STAFF_REQUIRE_2FA") == {"STAFF_REQUIRE_2FA": False}
 
 
 def test_the_lab_override_starts_with_unsafe_settings_and_warns_loudly() -> None:

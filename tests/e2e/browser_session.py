@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import http.cookiejar
+import re
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
+
+from tests.twofactor import code_after, key_of_secret
 
 
 class FormParser(HTMLParser):
@@ -67,6 +70,9 @@ class BrowserSession:
         self.base_url = base_url
         self.cookies = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        # The "authenticator app": the key of the set-up page on a first staff login, and the last step used.
+        self.app_key: bytes | None = None
+        self.app_step = -1
 
     def get(self, path: str) -> tuple[int, str]:
         with self.opener.open(self.base_url + path, timeout=10) as response:
@@ -85,11 +91,38 @@ class BrowserSession:
         return parser.fields
 
     def admin_login(self, username: str, password: str) -> None:
-        fields = dict(self.form_fields("/admin/login/"))
+        """The admin's login link: the site's login page, then for staff the code page, where a first login sets
+        up the authenticator app from the key shown (and later logins must be given `code`, see log_in)."""
+        self.log_in(username, password, next_path="/admin/")
+
+    def log_in(self, username: str, password: str, *, next_path: str = "/", code: str | None = None) -> str:
+        """Log in on the site's pages; answers the final URL. Staff type `code`, or on their first login the code
+        of the key the set-up page shows (as an authenticator app would compute it)."""
+        path = "/accounts/login/?" + urllib.parse.urlencode({"next": next_path})
+        fields = dict(self.form_fields(path))
         fields.update(username=username, password=password)
-        _status, url, _body = self.post_form("/admin/login/?next=/admin/", list(fields.items()))
-        if "/admin/login/" in url:
-            raise AssertionError(f"admin login failed for {username}")
+        _status, url, body = self.post_form(path, list(fields.items()))
+        if "/accounts/login/code/" in url:
+            shown = re.search(r'id="totp-secret"[^>]*>([^<]+)<', body)
+            if code is None and shown is None:
+                raise AssertionError(f"{username} has an authenticator app: pass its code")
+            parser = FormParser()
+            parser.feed(body)
+            fields = dict(parser.fields)
+            if code is None:
+                self.app_key = key_of_secret(shown.group(1))
+                code, self.app_step = code_after(self.app_key)
+            fields["code"] = code
+            _status, url, body = self.post_form(url.removeprefix(self.base_url), list(fields.items()))
+        if "/accounts/login/" in url:
+            raise AssertionError(f"login failed for {username}")
+        return url
+
+    def next_code(self) -> str:
+        """The app's next code (a later login, the token endpoint's "otp")."""
+        assert self.app_key is not None, "no authenticator app set up in this session"
+        code, self.app_step = code_after(self.app_key, self.app_step)
+        return code
 
     def admin_change_order(self, order_id: int, **changes: str) -> tuple[str, str]:
         """Submit the order's admin change form with `changes`; returns (final URL, page)."""

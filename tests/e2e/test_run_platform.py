@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.e2e.browser_session import BrowserSession
 from tests.e2e.processes import ROOT, Server, free_port
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +26,19 @@ def api(base: str, path: str, body: dict[str, Any] | None = None, token: str | N
         return json.loads(r.read())
 
 
-async def change_reaches_customer_socket(server: Server) -> dict[str, Any]:
-    """Log in as the demo customer and staff, open alice's stream, confirm her pending order via the API."""
+async def change_reaches_customer_socket(server: Server, *, staff_two_factor: bool) -> dict[str, Any]:
+    """Log in as the demo customer and staff, open alice's stream, confirm her pending order via the API.
+
+    With `staff_two_factor` (production), staff first set up their authenticator app on the site's login page,
+    then send its code to the token endpoint."""
     alice = (await asyncio.to_thread(api, server.http, "/api/auth/token/",
                                      {"username": "alice", "password": "demo-pass-123"}))["access"]
-    staff = (await asyncio.to_thread(api, server.http, "/api/auth/token/",
-                                     {"username": "staff", "password": "demo-pass-123"}))["access"]
+    staff_login = {"username": "staff", "password": "demo-pass-123"}
+    if staff_two_factor:
+        site = BrowserSession(server.http)
+        await asyncio.to_thread(site.log_in, "staff", "demo-pass-123", next_path="/staff/")
+        staff_login["otp"] = site.next_code()
+    staff = (await asyncio.to_thread(api, server.http, "/api/auth/token/", staff_login))["access"]
     async with connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", alice], origin=server.http) as ws:
         orders = (await asyncio.to_thread(api, server.http, "/api/orders/", token=alice))["orders"]
         pending = next(order for order in orders if order["status"] == "pending")
@@ -62,7 +70,7 @@ async def test_embedded_mode_runs_in_one_process_without_redis_or_postgres(tmp_p
     server = Server("run-embedded", [sys.executable, "manage.py", "run_platform", "--port", str(port)], env, port)
     start_process(server)
     await asyncio.to_thread(server.wait_ready)
-    await change_reaches_customer_socket(server)
+    await change_reaches_customer_socket(server, staff_two_factor=False)
     assert "Embedded mode" in server.log
     assert "celery" not in server.log.lower().split("started", 1)[-1].split("\n", 1)[0]
 
@@ -76,7 +84,7 @@ async def test_production_mode_starts_web_worker_and_beat(platform_env: dict[str
     await asyncio.to_thread(server.wait_ready)
     await asyncio.to_thread(server.wait_for_log, "Started web, worker, beat")
     await asyncio.to_thread(server.wait_for_log, "beat: Starting...")
-    await change_reaches_customer_socket(server)
+    await change_reaches_customer_socket(server, staff_two_factor=True)
     assert "Embedded mode" not in server.log
 
 

@@ -7,6 +7,7 @@ from django.test import Client
 from orders import services
 from orders.models import Order
 from tests.conftest import make_order
+from tests.twofactor import force_login_verified
 
 
 def change_form_data(order: Order, **changes: str) -> dict[str, str]:
@@ -23,7 +24,7 @@ def change_form_data(order: Order, **changes: str) -> dict[str, str]:
 
 def test_admin_list_filters_and_searches(staff: Any, alice_order: Order, bob_order: Order) -> None:
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     assert alice_order.number in client.get("/admin/orders/order/?status__exact=pending").content.decode()
     found = client.get(f"/admin/orders/order/?q={bob_order.number}").content.decode()
     assert bob_order.number in found and alice_order.number not in found
@@ -31,7 +32,7 @@ def test_admin_list_filters_and_searches(staff: Any, alice_order: Order, bob_ord
 
 def test_change_form_shows_timeline_and_refuses_illegal_transition(staff: Any, alice_order: Order) -> None:
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     page = client.get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
     assert "Status timeline" in page
     response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
@@ -46,7 +47,7 @@ def test_bulk_confirm_changes_pending_orders_and_reports_skipped_with_reason(sta
     pending, cancelled = make_order(alice), make_order(bob)
     services.change_status(order=cancelled, to="cancelled", actor=staff)
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     response = client.post("/admin/orders/order/", {"action": "confirm_orders",
                                                     "_selected_action": [pending.pk, cancelled.pk]}, follow=True)
     page = response.content.decode()
@@ -58,7 +59,7 @@ def test_bulk_confirm_changes_pending_orders_and_reports_skipped_with_reason(sta
 
 def test_change_form_changes_status_through_the_service_with_staff_as_actor(staff: Any, alice_order: Order) -> None:
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
                            change_form_data(alice_order, status="confirmed", internal_note="rang the customer"))
     assert response.status_code == 302
@@ -70,7 +71,7 @@ def test_change_form_changes_status_through_the_service_with_staff_as_actor(staf
 
 def test_change_form_saving_other_fields_records_no_event(staff: Any, alice_order: Order) -> None:
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
                            change_form_data(alice_order, internal_note="leave at the door"))
     assert response.status_code == 302
@@ -80,7 +81,7 @@ def test_change_form_saving_other_fields_records_no_event(staff: Any, alice_orde
 
 def test_add_form_creates_the_order_with_its_first_event(staff: Any, alice: Any) -> None:
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     data = {"customer": str(alice.pk), "status": "pending", "shipping_address": "3 New Road", "internal_note": ""}
     for prefix in ("items", "events", "chat_messages"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
@@ -97,7 +98,7 @@ def test_change_form_shows_only_the_latest_chat_messages_and_links_to_all_of_the
     ChatMessage.objects.bulk_create([ChatMessage(order=alice_order, sender=alice_order.customer, text=f"msg-{n:03}")
                                      for n in range(CHAT_INLINE_LIMIT + 30)])
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     page = client.get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
     assert "msg-000" not in page and "msg-029" not in page, "the oldest messages are not rendered"
     assert "msg-030" in page and f"msg-{CHAT_INLINE_LIMIT + 29:03}" in page

@@ -17,6 +17,7 @@ from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
 from tests.conftest import PASSWORD, make_order
+from tests.twofactor import force_login_verified
 
 
 def post(client: Client, path: str, body: Any, **headers: str) -> Any:
@@ -71,7 +72,7 @@ def test_customer_cannot_change_status(alice: Any, alice_order: Order) -> None:
 
 def test_session_auth_needs_csrf_for_a_status_change(staff: Any, alice_order: Order) -> None:
     client = Client(enforce_csrf_checks=True)
-    client.force_login(staff)
+    force_login_verified(client, staff)
     assert client.get("/api/orders/").status_code == 200
     refused = post(client, f"/api/orders/{alice_order.pk}/status/", {"status": "confirmed"})
     assert refused.status_code == 403

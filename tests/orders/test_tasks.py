@@ -19,6 +19,7 @@ from orders import services, tasks
 from orders.models import Order, OrderEvent
 from tests.conftest import make_order
 from tests.realtime.conftest import communicator
+from tests.twofactor import force_login_verified
 from worker.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
@@ -174,7 +175,7 @@ def test_ops_see_the_outbox_sweep_and_its_edit_form_in_the_admin(staff: Any) -> 
     importlib.import_module("orders.migrations.0002_periodic_tasks").create_periodic_tasks(apps, None)
     sweep = PeriodicTask.objects.get(task="orders.tasks.republish_unpublished_events")
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     listing = client.get("/admin/django_celery_beat/periodictask/")
     assert listing.status_code == 200
     assert "Re-publish unpublished order events" in listing.content.decode()

@@ -9,13 +9,14 @@ from django.test import Client
 from orders import services
 from orders.models import ChatMessage, Order
 from tests.conftest import make_order
+from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db
 
 
 def client_for(user: Any) -> Client:
     client = Client()
-    client.force_login(user)
+    force_login_verified(client, user)
     return client
 
 

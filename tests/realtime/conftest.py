@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
+from tests.twofactor import force_login_verified
 
 ORIGIN = (b"origin", b"http://localhost")
 
@@ -19,7 +20,7 @@ def communicator(path: str, *, headers: list[tuple[bytes, bytes]] | None = None,
 
 def session_cookie(user: Any) -> tuple[bytes, bytes]:
     client = Client()
-    client.force_login(user)
+    force_login_verified(client, user)
     return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
 
 

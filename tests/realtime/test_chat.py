@@ -15,6 +15,7 @@ from orders.models import ChatMessage, Order
 from tests.e2e.browser_session import FormParser
 from tests.realtime.conftest import close_code, communicator
 from tests.realtime.sockets import Socket
+from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,7 +146,7 @@ async def test_an_oversized_chat_frame_closes_with_4009_and_stores_nothing(
 def submit_admin_reply(staff: Any, order: Order, reply: str) -> str:
     """Submit the order's admin change form as a browser would, with a reply typed in."""
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     path = f"/admin/orders/order/{order.pk}/change/"
     page = client.get(path)
     assert page.status_code == 200
@@ -183,7 +184,7 @@ async def test_admin_change_form_shows_who_is_watching(alice: Any, staff: Any, a
 
     def change_page() -> str:
         client = Client()
-        client.force_login(staff)
+        force_login_verified(client, staff)
         return client.get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
 
     assert watching_now(await sync_to_async(change_page)()) == "alice"
@@ -198,7 +199,7 @@ def test_admin_order_list_filters_chats_awaiting_a_staff_reply(
     ChatMessage.objects.create(order=bob_order, sender=bob, text="Hi")
     ChatMessage.objects.create(order=bob_order, sender=staff, text="Hi Bob, how can we help?")
     client = Client()
-    client.force_login(staff)
+    force_login_verified(client, staff)
     awaiting = client.get("/admin/orders/order/?chat=awaiting").content.decode()
     assert alice_order.number in awaiting and bob_order.number not in awaiting
     answered = client.get("/admin/orders/order/?chat=answered").content.decode()

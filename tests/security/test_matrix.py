@@ -25,6 +25,7 @@ from orders.models import Order
 from tests.conftest import PASSWORD, make_order, make_user
 from tests.realtime.conftest import communicator
 from tests.security.conftest import refused_with
+from tests.twofactor import force_login_verified
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -99,7 +100,7 @@ def build_world() -> World:
     for persona, user in (("customer_a", alice), ("customer_b", bob), ("staff", staff), ("staff_view_only", viewer),
                           ("staff_without_perms", no_perms), ("inactive", inactive)):
         client = Client()
-        client.force_login(user)
+        force_login_verified(client, user)
         callers[persona] = Caller(user, tokens.issue_access_token(user), client)
     callers["anonymous"] = Caller(None, None, Client())
     inactive.is_active = False

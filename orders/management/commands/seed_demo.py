@@ -71,6 +71,8 @@ class Command(BaseCommand):
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Staff:     staff / {DEMO_PASSWORD}   (admin: {base_url}/admin/)")
+        if settings.STAFF_REQUIRE_2FA:
+            self.stdout.write("             then a code from an authenticator app, set up at the first login")
         self.stdout.write(f"  Customers: alice / {DEMO_PASSWORD}, bob / {DEMO_PASSWORD}")
         self.stdout.write(f"  Open:      {base_url}/            (log in as alice, watch her orders live)")
         self.stdout.write(f"  API:       POST {base_url}/api/auth/token/  then ws://…/ws/notifications/")
