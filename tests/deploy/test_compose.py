@@ -3,6 +3,7 @@ checks and the seed's WebSocket proxy settings. No Docker engine runs here, so t
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -53,11 +54,17 @@ def test_documented_daphne_alternative_is_the_tested_command() -> None:
     assert " ".join(bare(daphne_command(host="0.0.0.0", port=8000))) in (ROOT / "docs" / "deployment.md").read_text()
 
 
-def test_web_trusts_forwarded_headers_from_nginx_only_by_network(compose: dict[str, Any]) -> None:
-    # uvicorn trusts X-Forwarded-For from FORWARDED_ALLOW_IPS only (default loopback): without it every client
-    # would share nginx's address, and the per-IP throttles one bucket. web is reachable only through nginx.
-    web = compose["services"]["web"]
-    assert web["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+def test_web_trusts_forwarded_headers_only_from_the_network_it_shares_with_nginx_alone(
+        compose: dict[str, Any]) -> None:
+    # uvicorn believes X-Forwarded-For from FORWARDED_ALLOW_IPS only; "*" would believe any peer. The edge network
+    # holds nginx and web, nothing else, and nginx overwrites the header (tests/security/test_client_ip.py).
+    services = compose["services"]
+    web, nginx = services["web"], services["nginx"]
+    (subnet,) = [entry["subnet"] for entry in compose["networks"]["edge"]["ipam"]["config"]]
+    assert web["environment"]["FORWARDED_ALLOW_IPS"] == subnet
+    assert ipaddress.ip_network(subnet).is_private
+    assert nginx["networks"] == ["edge"] and "edge" in web["networks"]
+    assert [name for name, service in services.items() if "edge" in service.get("networks", [])] == ["web", "nginx"]
     assert "ports" not in web
 
 
@@ -117,6 +124,7 @@ def test_nginx_proxies_websockets_with_the_seeds_settings() -> None:
     timeout = re.search(r"proxy_read_timeout (\d+)s;", block)
     assert timeout is not None and int(timeout.group(1)) >= 3600
     assert re.search(r"location = /metrics \{\s*return 404;", locations), "/metrics must stay internal"
+    assert "$proxy_add_x_forwarded_for" not in locations, "a client's own X-Forwarded-For must never pass on"
 
 
 def test_compose_mounts_the_nginx_config_it_includes(compose: dict[str, Any]) -> None:
