@@ -129,6 +129,7 @@ class Nginx(Process):
 
     def __init__(self, upstream_port: int, workdir: Path, location_changes: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.upstream = f"http://127.0.0.1:{upstream_port}"
         self.access_log = workdir / "access.log"
         site = (ROOT / "deploy" / "nginx.conf").read_text()
         replacements = {
