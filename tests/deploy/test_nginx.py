@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 
 from orders import services, tokens
 from orders.models import Order
-from tests.e2e.processes import Nginx, Process, Server
+from tests.e2e.processes import Nginx, Process, Server, free_port, own_origins
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +37,9 @@ def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") ->
 
 @pytest.fixture
 def nginx(start_server: Callable[..., Server], start_process: Callable[..., Process], tmp_path: Path) -> Nginx:
-    server = start_server()
-    return start_process(Nginx(server.port, tmp_path)).wait_ready()
+    edge_port = free_port()
+    server = start_server(env=own_origins(edge_port))
+    return start_process(Nginx(server.port, tmp_path, port=edge_port)).wait_ready()
 
 
 def test_nginx_config_passes_nginx_own_syntax_check(nginx: Nginx) -> None:
