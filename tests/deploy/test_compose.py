@@ -4,6 +4,7 @@ checks and the seed's WebSocket proxy settings. No Docker engine runs here, so t
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -52,6 +53,24 @@ def test_documented_daphne_alternative_is_the_tested_command() -> None:
     assert alternative is not None, "compose.yaml should show the daphne command next to web's"
     assert yaml.safe_load(alternative.group(1)) == bare(daphne_command(host="0.0.0.0", port=8000))
     assert " ".join(bare(daphne_command(host="0.0.0.0", port=8000))) in (ROOT / "docs" / "deployment.md").read_text()
+
+
+def test_image_runs_the_tested_web_command(compose: dict[str, Any]) -> None:
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert cmd is not None
+    assert json.loads(cmd.group(1)) == bare(web_command(host="0.0.0.0", port=8000))
+
+
+def test_servers_refuse_websocket_messages_over_the_apps_frame_limit(settings: Any) -> None:
+    # uvicorn's default is 16 MiB and daphne's 1 MiB, read in whole (inflated, for uvicorn) before the app's
+    # check: the servers' own limit is the app's.
+    limit = str(settings.WS_MAX_FRAME_BYTES)
+    uvicorn = web_command()
+    assert uvicorn[uvicorn.index("--ws-max-size") + 1] == limit
+    daphne = daphne_command()
+    assert daphne[daphne.index("--websocket-max-frame-size") + 1] == limit
+    # autobahn's message limit caps what daphne sends as well: it stays at daphne's default (1 MiB), explicitly.
+    assert daphne[daphne.index("--websocket-max-message-size") + 1] == str(1024 * 1024)
 
 
 def test_web_trusts_forwarded_headers_only_from_the_network_it_shares_with_nginx_alone(
