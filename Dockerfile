@@ -30,4 +30,5 @@ RUN QUIET_EMBEDDED_WARNING=1 python manage.py collectstatic --noinput --verbosit
 USER app
 EXPOSE 8000
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--ws", "websockets-sansio", "--proxy-headers", "--no-access-log", "--timeout-graceful-shutdown", "20"]
+# web_command() of worker/processes.py (tests/deploy/test_compose.py compares them).
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--ws", "websockets-sansio", "--ws-max-size", "16384", "--proxy-headers", "--no-access-log", "--timeout-graceful-shutdown", "20"]

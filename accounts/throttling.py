@@ -5,6 +5,7 @@ limit no password is checked at all — the token endpoint answers 429 with Retr
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from typing import Any
 
@@ -26,9 +27,16 @@ class Throttled(Exception):
 
 
 def client_ip(request: HttpRequest) -> str:
-    # daphne --proxy-headers / uvicorn --proxy-headers put the proxy's X-Forwarded-For here, so the
-    # server must only be reachable through that proxy (docs/security.md).
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    """The client's address, normalised; anything that is not an IP address is the one key `invalid`.
+
+    daphne --proxy-headers / uvicorn --proxy-headers put the proxy's X-Forwarded-For here, and nginx overwrites
+    that header with the address it saw (docs/security.md). Validating still matters: a server reached without
+    that proxy takes whatever a client wrote, and counters and log lines must never be named by it.
+    """
+    try:
+        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR") or ""))
+    except ValueError:
+        return "invalid"
 
 
 def _username_key(username: str) -> str:

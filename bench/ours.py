@@ -38,8 +38,9 @@ def ensure_database(database_url: str) -> None:
 def platform_env(database_url: str, redis_url: str) -> dict[str, str]:
     """The production-mode environment of every process of ours, the bench process included.
 
-    WS_MAX_CONNECTIONS_PER_USER is raised because the order fan-out row opens N tabs of one customer;
-    everything else is the production default unless the caller's environment overrides it (tuning knobs).
+    WS_MAX_CONNECTIONS_PER_USER is raised because the order fan-out row opens N tabs of one customer, and the
+    handshake bursts because all of its sockets come from one address at once; everything else is the production
+    default unless the caller's environment overrides it (tuning knobs).
     """
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -52,6 +53,8 @@ def platform_env(database_url: str, redis_url: str) -> dict[str, str]:
         "CELERY_QUEUE": CELERY_QUEUE,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "WS_MAX_CONNECTIONS_PER_USER": "1000000",
+        "WS_HANDSHAKE_BURST_PER_IP": "1000000",
+        "WS_HANDSHAKE_BURST": "1000000",
         "LOG_LEVEL": "WARNING",
     }
     return env
@@ -102,8 +105,9 @@ def start(
         ["benchours*", f"{PRESENCE_PREFIX}*", f"{AUTH_PREFIX}*", CELERY_QUEUE, f"_kombu.binding.{CELERY_QUEUE}*"],
     )
     stack = Stack()
-    env = child_env(**platform_env(database_url, redis_url))
     port = free_port()
+    # The clients send this server's own origin, as a page served by it would.
+    env = child_env(**platform_env(database_url, redis_url), WS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}")
     web = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
     # No gossip/mingle/heartbeat: a lone worker has no peers, and it keeps the worker's CPU figure ours.
     worker = [*worker_command(concurrency=worker_concurrency, hostname="benchours@%h"),

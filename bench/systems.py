@@ -67,11 +67,12 @@ class Ours(System):
 
     def __init__(self, database_url: str, redis_url: str, server: str, server_cpus: Sequence[int] | None,
                  worker_cpus: Sequence[int] | None) -> None:
+        # Django first: the server's command line reads its WebSocket message limit from the settings.
+        ours.setup_django(database_url, redis_url)
         self.handle = ours.start(database_url, redis_url, server=server, server_cpus=server_cpus,
                                  worker_cpus=worker_cpus)
         self.server_label = server
         self.origin = f"http://127.0.0.1:{self.handle.port}"
-        ours.setup_django(database_url, redis_url)
         from orders.models import Order
 
         # Orders of earlier runs would make each customer's stream read more on connect.

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP to Django, WebSockets through origin check, session and JWT auth to consumers."""
+"""ASGI entry point: HTTP to Django, WebSockets through the handshake gate (rate limits, origins), session and
+JWT auth to consumers."""
 
 import gc
 import os
@@ -10,19 +11,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.logs import RequestContextMiddleware  # noqa: E402
 from realtime.auth import JWTAuthMiddleware  # noqa: E402
+from realtime.gate import HandshakeGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 # Outermost: every log line of a request or a socket carries its id.
 application = RequestContextMiddleware(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            JWTAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": HandshakeGate(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 ))
 

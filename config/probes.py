@@ -1,8 +1,9 @@
-"""`/healthz` and `/metrics` answered ahead of the other middleware, for callers inside the network.
+"""`/livez`, `/readyz`, `/healthz` and `/metrics` answered ahead of the other middleware, for callers inside the
+network.
 
 Load balancers, container health checks and Prometheus call a web process by its address (`10.0.3.7:8000`,
 `127.0.0.1:8000`) over plain HTTP, so host validation (ALLOWED_HOSTS) and the HTTPS redirect would refuse them.
-Keep `/metrics` off the public edge: deploy/nginx.conf answers it with 404.
+Keep them all off the public edge: deploy/app-locations.inc answers each with 404.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any
 from asgiref.sync import markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-from realtime.health import healthz
+from realtime.health import healthz, livez, readyz
 from realtime.metrics import metrics_view
 
-PROBES: dict[str, Callable[[HttpRequest], Any]] = {"/healthz": healthz, "/metrics": metrics_view}
+PROBES: dict[str, Callable[[HttpRequest], Any]] = {
+    "/livez": livez, "/readyz": readyz, "/healthz": healthz, "/metrics": metrics_view,
+}
 
 
 class ProbeMiddleware:

@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.origins import canonical_origin, origin_of_url
 from config.redaction import install_log_redaction
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -473,6 +474,29 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@localhost")
 # Where links in e-mails point (e.g. https://shop.example.com); without it e-mails carry no link.
 SITE_URL = env_str("SITE_URL").rstrip("/")
+
+# --- The WebSocket edge (realtime/gate.py) ----------------------------------------------------------
+# Full origins (scheme://host[:port]) whose pages may open sockets; a foreign Origin is refused whatever the
+# credentials, and a session-cookie socket must send an allowed one. Default: SITE_URL's origin. The embedded
+# mode also admits the socket's own origin (its Host, if ALLOWED_HOSTS accepts it): one process with no proxy
+# in front, so that Host and scheme are the browser's own, and a page on another port or host never matches.
+WS_ALLOWED_ORIGINS = []
+for _origin in env_list("WS_ALLOWED_ORIGINS", origin_of_url(SITE_URL) or ""):
+    if canonical_origin(_origin) is None:
+        raise ImproperlyConfigured(
+            f"WS_ALLOWED_ORIGINS must list full origins such as https://orders.example.com (scheme, host and, "
+            f"if not the default, port; no path, no wildcard), got {_origin!r}")
+    WS_ALLOWED_ORIGINS.append(canonical_origin(_origin))
+WS_ALLOW_OWN_ORIGIN = EMBEDDED
+if not EMBEDDED and not WS_ALLOWED_ORIGINS:
+    logging.getLogger("config").warning(
+        "Neither SITE_URL nor WS_ALLOWED_ORIGINS is set: browsers' sockets will be refused (docs/security.md).")
+# Handshakes each server process admits, per client address and in all, as token buckets (a rate per second and
+# a burst); more are refused with HTTP 429 before any other work. nginx limits per address in front of this.
+WS_HANDSHAKES_PER_SECOND_PER_IP = env_int("WS_HANDSHAKES_PER_SECOND_PER_IP", 10)
+WS_HANDSHAKE_BURST_PER_IP = env_int("WS_HANDSHAKE_BURST_PER_IP", 50)
+WS_HANDSHAKES_PER_SECOND = env_int("WS_HANDSHAKES_PER_SECOND", 200)
+WS_HANDSHAKE_BURST = env_int("WS_HANDSHAKE_BURST", 400)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

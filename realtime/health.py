@@ -1,42 +1,66 @@
-"""`/healthz`: the database, Redis and a channel-layer round trip, each reported by name."""
+"""The probes: `/livez` (the process answers, no I/O) and `/readyz` = `/healthz` (the database, Redis and a
+channel-layer round trip, checked concurrently, each bounded, the answer kept for a second)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import redis
 import redis.sentinel
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
-CHECK_TIMEOUT_SECONDS = 2.0
+# Each check's bound; they run side by side, so /readyz answers within about this long whatever is down, well
+# under a probe's timeout (compose and the Kubernetes example in docs/operations.md give 3 s or more).
+CHECK_TIMEOUT_SECONDS = 1.0
+# One check per process per this long, however many callers: a flood of probes costs what one probe does.
+CACHE_SECONDS = 1.0
+# A check stuck past its bound keeps its thread: one thread per check, so a stuck database never takes the
+# Redis check's thread, nor any thread the rest of the process uses.
+DB_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-db")
+REDIS_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-redis")
 
 
 def check_db() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()  # a pooled connection goes back to its pool
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis | None:
+    """The process's one Redis client for the check (a connection pool, reused), or None without Redis."""
+    options = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS,
+               "retry": Retry(NoBackoff(), 0)}  # one attempt: a retry would only stretch the bound
+    if settings.REDIS_SENTINELS:
+        sentinel_kwargs = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS,
+                           **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})}
+        sentinel = redis.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=sentinel_kwargs)
+        return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, password=settings.REDIS_PASSWORD or None,
+                                   **options)
+    if settings.REDIS_URL:
+        return redis.Redis.from_url(settings.REDIS_URL, **options)
+    return None
 
 
 def check_redis() -> None:
-    timeouts = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS}
-    if settings.REDIS_SENTINELS:
-        sentinel_kwargs = {**timeouts, **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})}
-        sentinel = redis.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=sentinel_kwargs)
-        password = settings.REDIS_PASSWORD or None
-        client = sentinel.master_for(settings.REDIS_SENTINEL_MASTER, password=password, **timeouts)
-    elif settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL, **timeouts)
-    else:
-        return
-    try:
+    client = redis_client()
+    if client is not None:
         client.ping()
-    finally:
-        client.close()
 
 
 async def check_channel_layer() -> None:
@@ -45,22 +69,65 @@ async def check_channel_layer() -> None:
     # hands out what it pops; a channel under another prefix starves while any open socket holds that turn.
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "healthz.ping"})
-    message = await asyncio.wait_for(layer.receive(channel), CHECK_TIMEOUT_SECONDS)
+    message = await layer.receive(channel)
     if message.get("type") != "healthz.ping":
         raise RuntimeError("unexpected message")
 
 
-async def healthz(request: HttpRequest) -> JsonResponse:
-    from asgiref.sync import sync_to_async
+CHECKS: dict[str, Callable[[], Awaitable[None]]] = {
+    "db": sync_to_async(check_db, thread_sensitive=False, executor=DB_THREAD),
+    "redis": sync_to_async(check_redis, thread_sensitive=False, executor=REDIS_THREAD),
+    "channel_layer": check_channel_layer,
+}
 
-    results: dict[str, str] = {}
-    for name, check in (("db", sync_to_async(check_db)), ("redis", sync_to_async(check_redis)),
-                        ("channel_layer", check_channel_layer)):
-        try:
-            await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS + 1)
-            results[name] = "ok"
-        except Exception as exc:  # noqa: BLE001  (a health check reports any failure by name)
-            logger.warning("healthz: %s failed: %s", name, exc)
-            results[name] = f"error: {type(exc).__name__}"
+
+async def run_check(name: str) -> str:
+    try:
+        await asyncio.wait_for(CHECKS[name](), CHECK_TIMEOUT_SECONDS)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001  (a health check reports any failure by name)
+        logger.warning("readyz: %s failed: %r", name, exc)
+        return f"error: {type(exc).__name__}"
+
+
+class Readiness:
+    """The last answer and when it was made; callers within CACHE_SECONDS share it, and callers while a check
+    runs wait for that one check rather than start another."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, str] | None = None
+        self.checked_at = 0.0
+        self.running: asyncio.Task[dict[str, str]] | None = None
+
+    async def results_now(self) -> dict[str, str]:
+        if self.results is not None and time.monotonic() - self.checked_at < CACHE_SECONDS:
+            return self.results
+        loop = asyncio.get_running_loop()
+        if self.running is None or self.running.done() or self.running.get_loop() is not loop:
+            self.running = loop.create_task(self._check())
+        # shield: a caller that goes away does not cancel the check the others wait for.
+        return await asyncio.shield(self.running)
+
+    async def _check(self) -> dict[str, str]:
+        outcomes = await asyncio.gather(*(run_check(name) for name in CHECKS))
+        self.results, self.checked_at = dict(zip(CHECKS, outcomes, strict=True)), time.monotonic()
+        return self.results
+
+
+READINESS = Readiness()
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    results = await READINESS.results_now()
     healthy = all(value == "ok" for value in results.values())
     return JsonResponse(results, status=200 if healthy else 503)
+
+
+# /healthz is the older name of the ready check, and stays it (docs/protocol.md).
+healthz = readyz
+
+
+def livez(request: HttpRequest) -> JsonResponse:
+    """The process is up and its event loop answers: no database, no Redis, nothing that a dependency's blip
+    could fail, so a liveness probe never restarts a healthy process."""
+    return JsonResponse({"status": "ok"})

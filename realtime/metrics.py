@@ -46,6 +46,10 @@ EVENT_DELIVERY_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 CELERY_TASKS = Counter("orders_celery_tasks_total", "Celery task outcomes.", ["task", "outcome"])
+WS_HANDSHAKES_REFUSED = Counter(
+    "orders_ws_handshakes_refused_total",
+    "WebSocket handshakes the gate refused: rate_per_ip, rate_total, origin, no_credentials.", ["reason"],
+)
 
 
 def endpoint_of(scope: dict[str, Any]) -> str:
@@ -84,6 +88,10 @@ def status_delivered(message: dict[str, Any]) -> None:
 
 def event_published() -> None:
     EVENTS_PUBLISHED.inc()
+
+
+def handshake_refused(reason: str) -> None:
+    WS_HANDSHAKES_REFUSED.labels(reason).inc()
 
 
 def registry() -> CollectorRegistry:

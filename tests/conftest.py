@@ -62,6 +62,15 @@ def _fresh_auth_state_prefix(settings: Any) -> None:
     settings.AUTH_STATE_PREFIX = f"test-auth-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture(autouse=True)
+def _sockets_from_the_test_page(settings: Any) -> None:
+    """In-process sockets come from tests/realtime/conftest.py's page origin, and a run opens thousands of them
+    from one test client: allow that origin and lift the per-process handshake limits (the tests of those
+    limits set their own)."""
+    settings.WS_ALLOWED_ORIGINS = ["http://localhost"]
+    settings.WS_HANDSHAKE_BURST_PER_IP = settings.WS_HANDSHAKE_BURST = 1_000_000
+
+
 def make_user(username: str, *, is_staff: bool = False, is_active: bool = True) -> Any:
     return get_user_model().objects.create_user(
         username=username, password=PASSWORD, is_staff=is_staff, is_superuser=is_staff, is_active=is_active,

@@ -3,6 +3,8 @@ checks and the seed's WebSocket proxy settings. No Docker engine runs here, so t
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -53,12 +55,43 @@ def test_documented_daphne_alternative_is_the_tested_command() -> None:
     assert " ".join(bare(daphne_command(host="0.0.0.0", port=8000))) in (ROOT / "docs" / "deployment.md").read_text()
 
 
-def test_web_trusts_forwarded_headers_from_nginx_only_by_network(compose: dict[str, Any]) -> None:
-    # uvicorn trusts X-Forwarded-For from FORWARDED_ALLOW_IPS only (default loopback): without it every client
-    # would share nginx's address, and the per-IP throttles one bucket. web is reachable only through nginx.
-    web = compose["services"]["web"]
-    assert web["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+def test_image_runs_the_tested_web_command(compose: dict[str, Any]) -> None:
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert cmd is not None
+    assert json.loads(cmd.group(1)) == bare(web_command(host="0.0.0.0", port=8000))
+
+
+def test_servers_refuse_websocket_messages_over_the_apps_frame_limit(settings: Any) -> None:
+    # uvicorn's default is 16 MiB and daphne's 1 MiB, read in whole (inflated, for uvicorn) before the app's
+    # check: the servers' own limit is the app's.
+    limit = str(settings.WS_MAX_FRAME_BYTES)
+    uvicorn = web_command()
+    assert uvicorn[uvicorn.index("--ws-max-size") + 1] == limit
+    daphne = daphne_command()
+    assert daphne[daphne.index("--websocket-max-frame-size") + 1] == limit
+    # autobahn's message limit caps what daphne sends as well: it stays at daphne's default (1 MiB), explicitly.
+    assert daphne[daphne.index("--websocket-max-message-size") + 1] == str(1024 * 1024)
+
+
+def test_web_trusts_forwarded_headers_only_from_the_network_it_shares_with_nginx_alone(
+        compose: dict[str, Any]) -> None:
+    # uvicorn believes X-Forwarded-For from FORWARDED_ALLOW_IPS only; "*" would believe any peer. The edge network
+    # holds nginx and web, nothing else, and nginx overwrites the header (tests/security/test_client_ip.py).
+    services = compose["services"]
+    web, nginx = services["web"], services["nginx"]
+    (subnet,) = [entry["subnet"] for entry in compose["networks"]["edge"]["ipam"]["config"]]
+    assert web["environment"]["FORWARDED_ALLOW_IPS"] == subnet
+    assert ipaddress.ip_network(subnet).is_private
+    assert nginx["networks"] == ["edge"] and "edge" in web["networks"]
+    assert [name for name, service in services.items() if "edge" in service.get("networks", [])] == ["web", "nginx"]
     assert "ports" not in web
+
+
+def test_web_liveness_check_is_livez_which_does_no_io(compose: dict[str, Any]) -> None:
+    # /readyz (= /healthz) fails while Redis or the database blips; a liveness check on it would restart every
+    # web process for what a restart cannot fix.
+    test = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/livez" in test and "healthz" not in test and "readyz" not in test
 
 
 def test_long_running_services_restart_and_have_health_checks(compose: dict[str, Any]) -> None:
@@ -116,7 +149,7 @@ def test_nginx_proxies_websockets_with_the_seeds_settings() -> None:
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in block
     timeout = re.search(r"proxy_read_timeout (\d+)s;", block)
     assert timeout is not None and int(timeout.group(1)) >= 3600
-    assert re.search(r"location = /metrics \{\s*return 404;", locations), "/metrics must stay internal"
+    assert "$proxy_add_x_forwarded_for" not in locations, "a client's own X-Forwarded-For must never pass on"
 
 
 def test_compose_mounts_the_nginx_config_it_includes(compose: dict[str, Any]) -> None:

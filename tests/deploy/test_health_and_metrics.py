@@ -1,22 +1,29 @@
-"""/healthz with Redis stopped, and the Prometheus metrics of real web and worker processes in multiprocess mode."""
+"""The probes (/livez, /readyz = /healthz) with Redis and PostgreSQL down or hanging, and the Prometheus metrics
+of real web and worker processes in multiprocess mode."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from accounts import tokens
 from orders import services
 from orders.models import Order
-from tests.e2e.processes import RedisServer, free_port
+from realtime.health import CACHE_SECONDS
+from tests.e2e.processes import RedisServer, Server, free_port
+from worker.processes import web_command
 
 pytestmark = pytest.mark.e2e
 
@@ -37,19 +44,103 @@ def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
-async def test_healthz_answers_503_naming_redis_and_the_channel_layer_when_redis_stops(
+HEALTHY = {"db": "ok", "redis": "ok", "channel_layer": "ok"}
+# /readyz's checks run side by side, each bounded at 1 s (realtime/health.py); the rest is a loaded machine.
+READY_BOUND_SECONDS = 2.5
+
+
+def timed_get(url: str) -> tuple[int, dict[str, str], float]:
+    started = time.monotonic()
+    status, body, _ = get(url)
+    return status, json.loads(body), time.monotonic() - started
+
+
+async def ready_again(url: str, timeout: float = 30) -> tuple[int, dict[str, str]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body, _ = await asyncio.to_thread(get, url)
+        if status == 200 or time.monotonic() > deadline:
+            return status, json.loads(body)
+        await asyncio.sleep(0.2)
+
+
+async def test_readyz_and_healthz_answer_503_naming_redis_within_a_bound_and_200_once_it_is_back(
+    start_server: Any, start_process: Any, private_redis: RedisServer
+) -> None:
+    server = await asyncio.to_thread(start_server, env={"REDIS_URL": private_redis.url})
+    for path in ("/readyz", "/healthz"):
+        status, body, _ = await asyncio.to_thread(get, f"{server.http}{path}")
+        assert (status, json.loads(body)) == (200, HEALTHY), path
+
+    private_redis.stop()
+    await asyncio.sleep(CACHE_SECONDS + 0.1)  # past the cached answer
+    status, report, took = await asyncio.to_thread(timed_get, f"{server.http}/readyz")
+    assert status == 503 and took < READY_BOUND_SECONDS, (report, took)
+    assert report["db"] == "ok"
+    assert report["redis"].startswith("error: ") and report["channel_layer"].startswith("error: ")
+    status, same, _ = await asyncio.to_thread(timed_get, f"{server.http}/healthz")
+    assert (status, same.keys()) == (503, report.keys()), "/healthz is the ready check under its older name"
+
+    start_process(RedisServer(port=private_redis.port)).wait_ready()
+    assert await ready_again(f"{server.http}/readyz") == (200, HEALTHY)
+
+
+async def test_readyz_answers_within_its_bound_while_redis_hangs(start_server: Any, private_redis: RedisServer) -> None:
+    # A stopped (SIGSTOP) Redis accepts connections and never answers: only the checks' own bounds end the wait.
+    server = await asyncio.to_thread(start_server, env={"REDIS_URL": private_redis.url})
+    assert (await asyncio.to_thread(get, f"{server.http}/readyz"))[0] == 200
+    assert private_redis.popen is not None
+    os.kill(private_redis.popen.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(CACHE_SECONDS + 0.1)
+        for _ in range(3):
+            status, report, took = await asyncio.to_thread(timed_get, f"{server.http}/readyz")
+            assert status == 503 and took < READY_BOUND_SECONDS, (report, took)
+            assert report["redis"] == "error: TimeoutError" and report["db"] == "ok", report
+        status, _, took = await asyncio.to_thread(timed_get, f"{server.http}/livez")
+        assert status == 200 and took < 1.0
+    finally:
+        os.kill(private_redis.popen.pid, signal.SIGCONT)
+    assert await ready_again(f"{server.http}/readyz") == (200, HEALTHY)
+
+
+async def test_livez_answers_while_redis_and_postgresql_are_both_down(
+    platform_env: dict[str, str], start_process: Any, private_redis: RedisServer
+) -> None:
+    port = free_port()
+    # Nothing listens on the database's port: PostgreSQL is down from the start.
+    env = {**platform_env, "REDIS_URL": private_redis.url,
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/none"}
+    server = start_process(Server(f"uvicorn-{port}", web_command(port=port), env, port))
+    await asyncio.to_thread(server.wait_http_ok, f"{server.http}/livez", 30)
+    private_redis.stop()
+    for _ in range(3):
+        status, body, took = await asyncio.to_thread(timed_get, f"{server.http}/livez")
+        assert (status, body) == (200, {"status": "ok"}) and took < 1.0
+    status, report, took = await asyncio.to_thread(timed_get, f"{server.http}/readyz")
+    assert status == 503 and took < READY_BOUND_SECONDS, (report, took)
+    assert all(value.startswith("error: ") for value in report.values()), report
+
+
+def pings(redis_server: RedisServer) -> int:
+    stats = redis.Redis.from_url(redis_server.url).info("commandstats")
+    return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+
+async def test_readyz_checks_once_per_second_however_many_callers(
     start_server: Any, private_redis: RedisServer
 ) -> None:
     server = await asyncio.to_thread(start_server, env={"REDIS_URL": private_redis.url})
-    status, body, _ = await asyncio.to_thread(get, f"{server.http}/healthz")
-    assert (status, json.loads(body)) == (200, {"db": "ok", "redis": "ok", "channel_layer": "ok"})
-
-    private_redis.stop()
-    status, body, _ = await asyncio.to_thread(get, f"{server.http}/healthz")
-    report = json.loads(body)
-    assert status == 503
-    assert report["db"] == "ok"
-    assert report["redis"].startswith("error: ") and report["channel_layer"].startswith("error: ")
+    assert (await asyncio.to_thread(get, f"{server.http}/readyz"))[0] == 200
+    await asyncio.sleep(CACHE_SECONDS + 0.1)
+    before = pings(private_redis)
+    started = time.monotonic()
+    answers = await asyncio.gather(*(asyncio.to_thread(get, f"{server.http}/readyz") for _ in range(40)))
+    elapsed = time.monotonic() - started
+    assert [status for status, _, _ in answers] == [200] * 40
+    checks = pings(private_redis) - before
+    # One check per started second of the burst (the answer is kept for 1 s), never one per caller.
+    assert 1 <= checks <= 1 + int(elapsed), (checks, elapsed)
 
 
 async def test_web_and_worker_metrics_count_sockets_frames_events_latency_and_task_outcomes(

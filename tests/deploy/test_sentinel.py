@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from realtime.health import CACHE_SECONDS
 from tests.e2e.processes import Process, RedisServer, Server, free_port
 from worker.processes import web_command
 
@@ -51,6 +52,7 @@ async def test_server_reaches_redis_and_channel_layer_through_the_sentinel(
     await asyncio.to_thread(server.wait_ready)  # /healthz answers 200 only when db, redis and layer are ok
 
     private_redis.stop()
+    await asyncio.sleep(CACHE_SECONDS + 0.1)  # past the answer each process keeps for a second
     status, body = await asyncio.to_thread(_get, f"{server.http}/healthz")
     assert status == 503
     assert body["redis"].startswith("error") and body["channel_layer"].startswith("error")

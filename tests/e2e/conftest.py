@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.e2e.processes import Process, RedisServer, Server, free_port
+from tests.e2e.processes import Process, RedisServer, Server, free_port, own_origins
 from worker.processes import beat_command, daphne_command, web_command, worker_command
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +47,10 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
         "CELERY_QUEUE": queue,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "OUTBOX_REPUBLISH_AFTER_SECONDS": "2",
+        # Every client of these tests connects from 127.0.0.1, hundreds at once in the load and fault tests: room
+        # for them (tests/security/test_handshake_flood.py runs the production limits).
+        "WS_HANDSHAKE_BURST_PER_IP": "1000000",
+        "WS_HANDSHAKE_BURST": "1000000",
         "PYTHONUNBUFFERED": "1",
     }
     yield env
@@ -72,7 +76,7 @@ def start_server(platform_env: dict[str, str], start_process: Callable[..., Proc
     def start(*, port: int | None = None, server: str = "uvicorn", env: dict[str, str] | None = None) -> Server:
         port = port or free_port()
         command = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
-        process = Server(f"{server}-{port}", command, {**platform_env, **(env or {})}, port)
+        process = Server(f"{server}-{port}", command, {**platform_env, **own_origins(port), **(env or {})}, port)
         start_process(process)
         return process.wait_ready()
 

@@ -21,6 +21,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def own_origins(*ports: int) -> dict[str, str]:
+    """Environment for a production-mode web process: the origins of pages served on `ports` (the process's own,
+    and nginx's in front of it), as a browser there and the tests' clients send them, as WS_ALLOWED_ORIGINS."""
+    return {"WS_ALLOWED_ORIGINS": ",".join(f"http://{host}:{port}" for port in ports for host in ("127.0.0.1",
+                                                                                                  "localhost"))}
+
+
 class Process:
     """A child process in its own process group, its output in a temp file; always stopped by `stop()`."""
 
@@ -127,8 +134,10 @@ class Nginx(Process):
     Only the addresses change (and whatever `location_changes` replaces in the locations file).
     """
 
-    def __init__(self, upstream_port: int, workdir: Path, location_changes: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, upstream_port: int, workdir: Path, location_changes: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.upstream = f"http://127.0.0.1:{upstream_port}"
         self.access_log = workdir / "access.log"
         site = (ROOT / "deploy" / "nginx.conf").read_text()
         replacements = {

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.e2e.browser_session import BrowserSession
-from tests.e2e.processes import ROOT, Server, free_port
+from tests.e2e.processes import ROOT, Server, free_port, own_origins
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,7 @@ async def test_production_mode_starts_web_worker_and_beat(platform_env: dict[str
     await asyncio.to_thread(manage, platform_env, "seed_demo", "--in-production")
     port = free_port()
     server = Server("run-production", [sys.executable, "manage.py", "run_platform", "--port", str(port)],
-                    platform_env, port)
+                    {**platform_env, **own_origins(port)}, port)
     start_process(server)
     await asyncio.to_thread(server.wait_ready)
     await asyncio.to_thread(server.wait_for_log, "Started web, worker, beat")

@@ -26,7 +26,7 @@ from accounts import tokens
 from orders import selectors, services
 from orders.models import Order
 from tests.conftest import make_order
-from tests.e2e.processes import Process, Server, free_port
+from tests.e2e.processes import Process, Server, free_port, own_origins
 from worker.processes import web_command
 
 pytestmark = pytest.mark.e2e
@@ -148,7 +148,8 @@ async def test_uvicorn_with_two_worker_processes_serves_sockets_from_both_over_o
     start_worker: Callable[..., Process],
 ) -> None:
     port = free_port()
-    server = start_process(Server(f"uvicorn-{port}", web_command(port=port, workers=2), platform_env, port))
+    server = start_process(Server(f"uvicorn-{port}", web_command(port=port, workers=2),
+                                  {**platform_env, **own_origins(port)}, port))
     await asyncio.to_thread(server.wait_ready)
     await asyncio.to_thread(start_worker)
     await asyncio.to_thread(server.wait_for_log, "Application startup complete", 30)

@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from accounts import tokens
 from orders.models import Order
 from realtime import push
-from tests.e2e.processes import Nginx, Process, Server, free_port
+from tests.e2e.processes import Nginx, Process, Server, free_port, own_origins
 from worker.processes import daphne_command, web_command
 
 pytestmark = pytest.mark.e2e
@@ -106,13 +106,15 @@ async def test_a_client_that_never_reads_is_dropped_and_server_memory_stays_boun
 ) -> None:
     server_kind = kind.split()[0]
     port = free_port()
-    server = Server(f"{server_kind}-slow-{port}", server_command(server_kind, port), platform_env, port)
+    edge_port = free_port()
+    server = Server(f"{server_kind}-slow-{port}", server_command(server_kind, port),
+                    {**platform_env, **own_origins(port, edge_port)}, port)
     await asyncio.to_thread(start_process, server)
     await asyncio.to_thread(server.wait_ready)
     assert server.popen is not None
     if kind.endswith("nginx"):
         # The production file with a shorter send_timeout, so the test need not wait 30 s.
-        edge = Nginx(port, tmp_path, {"send_timeout 30s;": "send_timeout 2s;"})
+        edge = Nginx(port, tmp_path, {"send_timeout 30s;": "send_timeout 2s;"}, port=edge_port)
         await asyncio.to_thread(start_process, edge)
         await asyncio.to_thread(edge.wait_ready)
         port = edge.port
