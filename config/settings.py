@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.origins import canonical_origin, origin_of_url
 from config.redaction import install_log_redaction
+from worker.queues import DEFAULT_QUEUE, QUEUES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -357,7 +358,17 @@ _SENTINEL_BROKER_URL = ";".join(
 )
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# Queues by kind of work (worker/queues.py): a worker consumes all of them unless started with --queues.
+# CELERY_QUEUE_PREFIX keeps deployments, or parallel test runs, that share one Redis apart.
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX")
+CELERY_TASK_QUEUES = {
+    CELERY_QUEUE_PREFIX + queue: {"exchange": CELERY_QUEUE_PREFIX + queue, "routing_key": CELERY_QUEUE_PREFIX + queue}
+    for queue in QUEUES
+}
+CELERY_TASK_ROUTES = ("worker.queues.route_task",)
+# Imported by every worker: the `consuming` inspect command its health check asks (worker/health.py).
+CELERY_IMPORTS = ("worker.health",)
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + DEFAULT_QUEUE
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_str("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
