@@ -239,6 +239,16 @@ if DATABASE_URL:
         }
     else:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Every database call has a bound of its own, whatever the Celery pool (docs/reliability.md, "Bounds on every
+    # pool"): the connect, each statement (lock waits included; 0 = none, e.g. for a long migration), and, through
+    # TCP keepalives, a server that vanished from the network mid-query (about 25 s).
+    statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30) * 1000
+    database_options = DATABASES["default"].setdefault("OPTIONS", {})
+    database_options["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+    database_options["options"] = (
+        f"{database_options.get('options', '')} -c statement_timeout={statement_timeout_ms}".strip()
+    )
+    database_options.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
     if env_str("TEST_DATABASE_NAME"):
         # Lets parallel test runs on one PostgreSQL server keep apart.
         DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
@@ -397,6 +407,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
     "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 3),
+    # kombu's default is none: a task enqueueing (a retry, an e-mail) on a frozen broker waited forever. Longer
+    # than the consumer's 1 s blocking pop.
+    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 10),
 }
 if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
