@@ -9,7 +9,7 @@ from celery.signals import task_postrun, task_prerun, worker_process_init, worke
 
 from worker import broker
 
-broker.install()
+broker.install()  # before any broker connection exists (worker/broker.py)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("order_tracking")

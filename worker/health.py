@@ -18,7 +18,9 @@ from celery.worker.control import inspect_command
 @inspect_command()
 def consuming(state: Any) -> dict[str, Any]:
     """Whether this worker takes tasks: not shutting down, and consuming from its task queues."""
-    stopping = worker_state.should_stop not in (None, False) or worker_state.should_terminate not in (None, False)
+    # Celery's own test (state.maybe_shutdown): set and not False. A warm shutdown sets should_stop to 0 (EX_OK).
+    stopping = any(flag is not None and flag is not False
+                   for flag in (worker_state.should_stop, worker_state.should_terminate))
     task_consumer = state.consumer.task_consumer
     queues = sorted(queue.name for queue in task_consumer.queues) if task_consumer is not None else []
     return {"ok": bool(queues) and not stopping, "queues": queues, "stopping": stopping}

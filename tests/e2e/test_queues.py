@@ -45,14 +45,14 @@ async def test_a_push_is_delivered_while_an_email_hangs_on_a_silent_smtp_server(
         try:
             await change(order, Status.CONFIRMED, staff)
             assert await wait_until_delivered([staff_client], {order.pk: [2]}, DELIVERY_TIMEOUT)
-            await asyncio.to_thread(wait_until, lambda: smtp.accepted == 1, "the mailer connects to SMTP")
+            await asyncio.to_thread(wait_until, lambda: smtp.accepted >= 1, "the mailer connects to SMTP")
             await asyncio.to_thread(mailer.wait_for_log, "email_order_update[", 30)  # it holds the e-mail task
 
             started = time.monotonic()
             await change(order, Status.PREPARING, staff)  # its e-mail queues behind the one that hangs
             assert await wait_until_delivered([staff_client], {order.pk: [2, 3]}, DELIVERY_TIMEOUT)
             delivered_after = time.monotonic() - started
-            assert smtp.still_open == 1, "the first e-mail should still be waiting for the SMTP greeting"
+            assert smtp.still_open >= 1, "the first e-mail should still be waiting for the SMTP greeting"
             assert "succeeded" not in "".join(line for line in mailer.log.splitlines() if "email_order_update[" in line)
             # The e-mail's own bound: smtplib gives up at EMAIL_TIMEOUT and the task is retried later.
             await asyncio.to_thread(mailer.wait_for_log, "retry: Retry in", EMAIL_TIMEOUT_SECONDS + 15)
