@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from django.db import connection
 
-from orders import services, tokens
+from accounts import tokens
+from orders import services
 from orders.models import Order, OrderEvent
 from tests.e2e.processes import Process
 from tests.e2e.resuming_client import ResumingClient, in_thread, wait_until_delivered

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orders import tokens
+from accounts import tokens
 from orders.states import Status
 from tests.conftest import make_order
 from tests.e2e.holds import DELIVERY_TIMEOUT, SilentSmtpServer, change
