@@ -21,7 +21,7 @@ SECRET_KEY = "bench-only-secret-key-never-used-in-production-0123456789"
 CHANNEL_PREFIX = f"benchours{os.getpid()}"
 PRESENCE_PREFIX = "benchpresence"
 AUTH_PREFIX = "benchauth"
-CELERY_QUEUE = "bench_ours"
+QUEUE_PREFIX = "bench_ours-"
 SERVERS = ("uvicorn", "daphne")
 
 
@@ -50,7 +50,7 @@ def platform_env(database_url: str, redis_url: str) -> dict[str, str]:
         "CHANNEL_LAYER_PREFIX": CHANNEL_PREFIX,
         "PRESENCE_KEY_PREFIX": PRESENCE_PREFIX,
         "AUTH_STATE_PREFIX": AUTH_PREFIX,
-        "CELERY_QUEUE": CELERY_QUEUE,
+        "CELERY_QUEUE_PREFIX": QUEUE_PREFIX,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "WS_MAX_CONNECTIONS_PER_USER": "1000000",
         "WS_HANDSHAKE_BURST_PER_IP": "1000000",
@@ -102,16 +102,15 @@ def start(
     ensure_database(database_url)
     delete_keys(
         redis_url,
-        ["benchours*", f"{PRESENCE_PREFIX}*", f"{AUTH_PREFIX}*", CELERY_QUEUE, f"_kombu.binding.{CELERY_QUEUE}*"],
+        ["benchours*", f"{PRESENCE_PREFIX}*", f"{AUTH_PREFIX}*", f"{QUEUE_PREFIX}*", f"_kombu.binding.{QUEUE_PREFIX}*"],
     )
     stack = Stack()
     port = free_port()
     # The clients send this server's own origin, as a page served by it would.
     env = child_env(**platform_env(database_url, redis_url), WS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}")
     web = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
-    # No gossip/mingle/heartbeat: a lone worker has no peers, and it keeps the worker's CPU figure ours.
-    worker = [*worker_command(concurrency=worker_concurrency, hostname="benchours@%h"),
-              "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    # The production command (no gossip/mingle/heartbeat there either), so the worker's CPU figure is ours.
+    worker = worker_command(concurrency=worker_concurrency, hostname="benchours@%h")
     try:
         migrate = spawn("migrate", [sys.executable, "manage.py", "migrate", "--noinput"],
                         stack.tmpdir / "migrate.log", env, 300)

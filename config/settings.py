@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.origins import canonical_origin, origin_of_url
 from config.redaction import install_log_redaction
+from worker.queues import DEFAULT_QUEUE, QUEUES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -238,6 +239,16 @@ if DATABASE_URL:
         }
     else:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Every database call has a bound of its own, whatever the Celery pool (docs/reliability.md, "Bounds on every
+    # pool"): the connect, each statement (lock waits included; 0 = none, e.g. for a long migration), and, through
+    # TCP keepalives, a server that vanished from the network mid-query (about 25 s).
+    statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30) * 1000
+    database_options = DATABASES["default"].setdefault("OPTIONS", {})
+    database_options["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+    database_options["options"] = (
+        f"{database_options.get('options', '')} -c statement_timeout={statement_timeout_ms}".strip()
+    )
+    database_options.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
     if env_str("TEST_DATABASE_NAME"):
         # Lets parallel test runs on one PostgreSQL server keep apart.
         DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
@@ -357,7 +368,17 @@ _SENTINEL_BROKER_URL = ";".join(
 )
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# Queues by kind of work (worker/queues.py): a worker consumes all of them unless started with --queues.
+# CELERY_QUEUE_PREFIX keeps deployments, or parallel test runs, that share one Redis apart.
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX")
+CELERY_TASK_QUEUES = {
+    CELERY_QUEUE_PREFIX + queue: {"exchange": CELERY_QUEUE_PREFIX + queue, "routing_key": CELERY_QUEUE_PREFIX + queue}
+    for queue in QUEUES
+}
+CELERY_TASK_ROUTES = ("worker.queues.route_task",)
+# Imported by every worker: the `consuming` inspect command its health check asks (worker/health.py).
+CELERY_IMPORTS = ("worker.health",)
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + DEFAULT_QUEUE
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_str("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
@@ -386,6 +407,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
     "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 3),
+    # kombu's default is none: a task enqueueing (a retry, an e-mail) on a frozen broker waited forever. Longer
+    # than the consumer's 1 s blocking pop.
+    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 10),
 }
 if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER

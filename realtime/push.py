@@ -127,7 +127,7 @@ async def send_presence(order_id: int, watchers: Iterable[Any]) -> None:
 
 
 def publish_presence(order_id: int, watchers: Iterable[Any]) -> None:
-    async_to_sync(send_presence)(order_id, watchers)
+    run_on_layer(send_presence(order_id, watchers))
 
 
 def publish_stuck_orders(orders: Iterable[Any]) -> None:
@@ -143,7 +143,7 @@ def publish_stuck_orders(orders: Iterable[Any]) -> None:
             for order in orders
         ],
     }
-    async_to_sync(_group_send_many)((STAFF_GROUP,), {"type": "staff.alert", "text": json.dumps(frame)})
+    run_on_layer(_group_send_many((STAFF_GROUP,), {"type": "staff.alert", "text": json.dumps(frame)}))
 
 
 def group_expiry(layer: Any) -> float | None:
@@ -159,7 +159,8 @@ async def _group_send_many(groups: Iterable[str], message: dict[str, Any]) -> No
         await layer.group_send(group, message)
 
 
-# Longer than any healthy group_send; a stuck Redis raises TimeoutError, which the push task retries.
+# Longer than any healthy group_send; a stuck Redis raises TimeoutError, which the push task retries. The bound
+# of every layer send from sync code (tasks), on any Celery pool (docs/reliability.md, "Bounds").
 LAYER_SEND_TIMEOUT_SECONDS = 10.0
 
 

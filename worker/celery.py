@@ -5,8 +5,11 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 
+from worker import broker
+
+broker.install()  # before any broker connection exists (worker/broker.py)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("order_tracking")
@@ -31,17 +34,34 @@ def close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
 
 @worker_process_init.connect
 def connect_early(**kwargs: Any) -> None:
-    """A new pool process connects to PostgreSQL and the channel layer before its first task, not during it.
+    """A new pool process (prefork's children; solo's is the worker itself) opens its channel-layer connection
+    before its first task, not during it.
 
-    Best effort and quick (Celery allows a few seconds here): what fails is retried by the first task anyway.
+    Not the database: right after this signal Celery's Django fixup closes the file descriptor of every open
+    database connection, taking them for ones inherited across fork. Under solo, which sends this signal in the
+    worker's own process, a pooled connection opened here went back to the pool with its socket closed; the next
+    socket (Redis) reused the fd number, and the next task's pool check sent its query to Redis and waited forever
+    (issue 12, point 2). The first task opens the pool instead (one connect, a few ms).
     """
-    from django.db import DatabaseError, connection
+    warm_up_channel_layer()
+
+
+@worker_ready.connect
+def connect_early_in_threads_pool(sender: Any = None, **kwargs: Any) -> None:
+    """The threads pool sends no worker_process_init: its tasks run in the worker's own process, warmed here."""
+    from celery.concurrency.thread import TaskPool as ThreadsPool
+
+    if isinstance(getattr(sender, "pool", None), ThreadsPool):
+        warm_up_channel_layer()
+
+
+def warm_up_channel_layer() -> None:
+    """Best effort and quick (Celery allows a few seconds at process init): a failure is retried by the first task."""
     from redis.exceptions import RedisError
 
     from realtime import push
 
     try:
-        connection.ensure_connection()
         push.warm_up()
-    except (DatabaseError, RedisError, OSError, TimeoutError) as exc:
+    except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("Worker process starts cold: %s", exc)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from worker.queues import queue_name
 
 # The programs of the interpreter's own environment, so a venv works without being on PATH. In the image
 # the venv is on PATH and compose.yaml names the bare programs; tests/deploy compares the two.
@@ -48,9 +51,30 @@ def daphne_command(*, host: str = "127.0.0.1", port: int = 8000) -> list[str]:
             "--proxy-headers", "config.asgi:application"]
 
 
-def worker_command(*, concurrency: int = 2, hostname: str = "worker@%h") -> list[str]:
-    return [str(BIN / "celery"), "--app", "worker", "worker", "--loglevel", "INFO",
-            "--concurrency", str(concurrency), "--hostname", hostname]
+def worker_command(*, concurrency: int = 2, hostname: str = "worker@%h", pool: str | None = None,
+                   queues: Sequence[str] = ()) -> list[str]:
+    """A celery worker: all queues (settings.CELERY_TASK_QUEUES) unless given some of worker/queues.py's QUEUES,
+    e.g. `queues=["realtime"]` for a worker that only pushes (docs/deployment.md, "Split workers").
+
+    `pool` (prefork, threads or solo) overrides CELERY_WORKER_POOL; each is bounded as docs/reliability.md says.
+    """
+    # No heartbeat, gossip or mingle: nothing here reads peers' state (the health check asks the worker), and the
+    # heartbeat's publish retried forever inside the worker's event loop while the broker was down, so the worker
+    # could not even notice the broker was gone (docs/reliability.md).
+    command = [str(BIN / "celery"), "--app", "worker", "worker", "--loglevel", "INFO",
+               "--concurrency", str(concurrency), "--hostname", hostname,
+               "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    if pool is not None:
+        command += ["--pool", pool]
+    if queues:
+        command += ["--queues", ",".join(queue_name(queue) for queue in queues)]
+    return command
+
+
+def worker_health_command(destination: str) -> list[str]:
+    """The worker's health check (worker/health.py): exit 0 only if the worker named `destination` (its
+    --hostname) answers over the broker that it consumes its queues. A worker alive in a warm shutdown fails it."""
+    return [sys.executable, "-m", "worker.health", destination]
 
 
 def beat_command() -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.processes import beat_command, daphne_command, web_command, worker_command
+from worker.processes import beat_command, daphne_command, web_command, worker_command, worker_health_command
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker", "beat")
@@ -39,6 +39,23 @@ def test_app_service_commands_are_the_ones_the_tests_run(compose: dict[str, Any]
     assert services["web"]["command"] == bare(web_command(host="0.0.0.0", port=8000))
     assert services["worker"]["command"] == bare(worker_command())
     assert services["beat"]["command"] == bare(beat_command())
+
+
+def test_worker_health_check_is_the_consuming_check_not_a_process_check(compose: dict[str, Any]) -> None:
+    check = compose["services"]["worker"]["healthcheck"]["test"]
+    assert check == ["CMD-SHELL", " ".join(bare(worker_health_command("worker@$$HOSTNAME")))]
+
+
+def test_documented_split_workers_are_the_tested_commands() -> None:
+    """docs/deployment.md's split deployment names worker_command's own queue subsets."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    for queues in (["realtime"], ["email", "periodic"]):
+        command = bare(worker_command(queues=queues))
+        assert f"command: {json.dumps(command)}" in text, command
+
+
+def test_migrations_run_without_a_statement_timeout(compose: dict[str, Any]) -> None:
+    assert compose["services"]["migrate"]["environment"]["DATABASE_STATEMENT_TIMEOUT_SECONDS"] == "0"
 
 
 def test_beat_uses_the_database_scheduler_and_never_scales(compose: dict[str, Any]) -> None:

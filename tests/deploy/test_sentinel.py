@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from realtime.health import CACHE_SECONDS
-from tests.e2e.processes import Process, RedisServer, Server, free_port
+from tests.e2e.processes import Process, RedisServer, SentinelServer, Server, free_port
 from worker.processes import web_command
 
 pytestmark = pytest.mark.e2e
@@ -22,23 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MASTER = "orders-master"
 
 
-class SentinelServer(Process):
-    def __init__(self, master: RedisServer, conf_dir: Path) -> None:
-        self.port = free_port()
-        conf = conf_dir / f"sentinel-{self.port}.conf"  # sentinel rewrites its file, so each gets its own
-        conf.write_text(f"bind 127.0.0.1\nport {self.port}\nsentinel monitor {MASTER} 127.0.0.1 {master.port} 1\n"
-                        f"sentinel down-after-milliseconds {MASTER} 1000\n")
-        super().__init__(f"sentinel-{self.port}", ["redis-server", str(conf), "--sentinel"], dict(master.env))
-
-    def wait_ready(self, timeout: float = 10) -> SentinelServer:
-        self.wait_for_log("+monitor master", timeout)
-        return self
-
-
 @pytest.fixture
 def sentinel_env(private_redis: RedisServer, start_process: Callable[..., Process], platform_env: dict[str, str],
                  tmp_path: Path) -> dict[str, str]:
-    sentinel = start_process(SentinelServer(private_redis, tmp_path)).wait_ready()
+    sentinel = start_process(SentinelServer(private_redis, tmp_path, MASTER)).wait_ready()
     env = {**platform_env, "REDIS_SENTINELS": f"127.0.0.1:{sentinel.port}", "REDIS_SENTINEL_MASTER": MASTER}
     env.pop("REDIS_URL")
     return env

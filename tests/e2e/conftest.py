@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -20,20 +20,17 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
-    """Environment for child processes: the test database, the test Redis, a private layer prefix and queue.
+    """Environment for child processes: the test database, the test Redis, a private layer prefix and queues.
 
-    The test process uses the same prefix and queue, so what it enqueues reaches the children's workers.
+    The test process uses the same prefixes (worker/queues.py reads CELERY_QUEUE_PREFIX at each enqueue), so what
+    it enqueues reaches this test's workers and no other test's.
     """
     db = connection.settings_dict
     user, host, port = db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     database_url = f"postgres://{user}@{host}:{port}/{db['NAME']}"
     run_id = uuid.uuid4().hex[:8]
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    queue = f"e2e-{run_id}"
-    from worker.celery import app as celery_app
-
-    previous_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
+    settings.CELERY_QUEUE_PREFIX = f"e2e-{run_id}-"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -44,7 +41,7 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
         # The test process reads presence under its per-test prefix; the children must write there too.
         "PRESENCE_KEY_PREFIX": settings.PRESENCE_KEY_PREFIX,
         "AUTH_STATE_PREFIX": settings.AUTH_STATE_PREFIX,
-        "CELERY_QUEUE": queue,
+        "CELERY_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "OUTBOX_REPUBLISH_AFTER_SECONDS": "2",
         # Every client of these tests connects from 127.0.0.1, hundreds at once in the load and fault tests: room
@@ -53,8 +50,7 @@ def platform_env(transactional_db: None, settings: Any) -> dict[str, str]:
         "WS_HANDSHAKE_BURST": "1000000",
         "PYTHONUNBUFFERED": "1",
     }
-    yield env
-    celery_app.conf.task_default_queue = previous_queue
+    return env
 
 
 @pytest.fixture
@@ -85,9 +81,11 @@ def start_server(platform_env: dict[str, str], start_process: Callable[..., Proc
 
 @pytest.fixture
 def start_worker(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Process]:
-    def start(*, name: str | None = None, env: dict[str, str] | None = None) -> Process:
+    def start(*, name: str | None = None, env: dict[str, str] | None = None, pool: str | None = None,
+              queues: Sequence[str] = (), concurrency: int = 2) -> Process:
         name = name or f"worker-{uuid.uuid4().hex[:6]}"
-        process = Process(name, worker_command(hostname=f"{name}@%h"), {**platform_env, **(env or {})})
+        command = worker_command(hostname=f"{name}@%h", pool=pool, queues=queues, concurrency=concurrency)
+        process = Process(name, command, {**platform_env, **(env or {})})
         start_process(process)
         process.wait_for_log("ready.", timeout=60)
         return process

@@ -48,14 +48,15 @@ class Process:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+    def wait_for_log(self, text: str, timeout: float = 30, count: int = 1) -> None:
+        """Block until the output holds `text` (`count` times); raise if the process exits or the time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.log:
+            if self.log.count(text) >= count:
                 return
             self._check_alive()
             time.sleep(0.1)
-        raise TimeoutError(f"{self.name} did not log {text!r} within {timeout}s:\n{self.log[-3000:]}")
+        raise TimeoutError(f"{self.name} did not log {text!r} ({count}x) within {timeout}s:\n{self.log[-3000:]}")
 
     def wait_http_ok(self, url: str, timeout: float) -> None:
         """Block until `url` answers 2xx; raise if the process exits or the time runs out."""
@@ -73,6 +74,15 @@ class Process:
         assert self.popen is not None
         if self.popen.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.log[-3000:]}")
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the whole process group and return at once (SIGSTOP/SIGCONT a worker and its pool processes)."""
+        assert self.popen is not None
+        os.killpg(self.popen.pid, sig)
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (a celery worker's pool children too) and reap it."""
@@ -113,11 +123,16 @@ class Server(Process):
 class RedisServer(Process):
     """A private redis-server on its own loopback port, so tests can stop and start it freely."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, replica_of: RedisServer | None = None) -> None:
         self.port = port or free_port()
-        super().__init__(f"redis-{self.port}", [
-            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-        ], dict(os.environ))
+        # A directory of its own: replication writes an RDB file even with --save "", and a replica would load
+        # another run's file at start.
+        workdir = tempfile.mkdtemp(prefix=f"e2e-redis-{self.port}-")
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                   "--dir", workdir]
+        if replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(replica_of.port)]
+        super().__init__(f"redis-{self.port}", command, dict(os.environ))
 
     @property
     def url(self) -> str:
@@ -125,6 +140,21 @@ class RedisServer(Process):
 
     def wait_ready(self, timeout: float = 10) -> RedisServer:
         self.wait_for_log("Ready to accept connections", timeout)
+        return self
+
+
+class SentinelServer(Process):
+    """A Redis Sentinel watching `master` under `name` (quorum 1: this one sentinel may fail it over alone)."""
+
+    def __init__(self, master: RedisServer, conf_dir: Path, name: str) -> None:
+        self.port = free_port()
+        conf = conf_dir / f"sentinel-{self.port}.conf"  # sentinel rewrites its file, so each gets its own
+        conf.write_text(f"bind 127.0.0.1\nport {self.port}\nsentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+                        f"sentinel down-after-milliseconds {name} 1000\nsentinel failover-timeout {name} 10000\n")
+        super().__init__(f"sentinel-{self.port}", ["redis-server", str(conf), "--sentinel"], dict(master.env))
+
+    def wait_ready(self, timeout: float = 10) -> SentinelServer:
+        self.wait_for_log("+monitor master", timeout)
         return self
 
 

@@ -1,6 +1,6 @@
 """The spine end to end: staff change an order in /admin/ of a real uvicorn (the production default) or daphne
-(the alternative); a real celery worker pushes it over Redis; the owner's real WebSocket client gets
-`order.status`, another customer's gets nothing."""
+(the alternative); a real celery worker, on each of its pools, pushes it over Redis; the owner's real WebSocket
+client gets `order.status`, another customer's gets nothing."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ from tests.e2e.browser_session import BrowserSession
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("server_kind", ["uvicorn", "daphne"])
+# Each server with the default pool, and uvicorn with each of the worker's pools (worker/processes.py).
+@pytest.mark.parametrize(("server_kind", "pool"), [("uvicorn", "prefork"), ("daphne", "prefork"),
+                                                   ("uvicorn", "threads"), ("uvicorn", "solo")])
 async def test_admin_change_reaches_owner_socket_within_2s_and_not_other_customer(
-    server_kind: str, alice: Any, bob: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any
+    server_kind: str, pool: str, alice: Any, bob: Any, staff: Any, alice_order: Order, start_server: Any,
+    start_worker: Any
 ) -> None:
     server = await asyncio.to_thread(start_server, server=server_kind)
-    await asyncio.to_thread(start_worker)
+    await asyncio.to_thread(start_worker, pool=pool)
     alice_token, bob_token = tokens.issue_access_token(alice), tokens.issue_access_token(bob)
     origin = server.http
 
@@ -45,6 +48,12 @@ async def test_admin_change_reaches_owner_socket_within_2s_and_not_other_custome
         assert (frame["order_id"], frame["seq"], frame["status"], frame["previous"]) == (
             alice_order.pk, 2, "confirmed", "pending")
         assert elapsed < 2
+        # And the next one: a solo worker used to hang for good on its second task (worker/celery.py).
+        started = time.monotonic()
+        url, _page = await asyncio.to_thread(admin.admin_change_order, alice_order.pk, status="preparing")
+        frame = json.loads(await asyncio.wait_for(alice_ws.recv(), timeout=2))
+        assert (frame["seq"], frame["status"]) == (3, "preparing")
+        assert time.monotonic() - started < 2
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(bob_ws.recv(), timeout=1)
 

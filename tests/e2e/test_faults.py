@@ -26,6 +26,7 @@ from tests.conftest import PASSWORD, make_order
 from tests.e2e.browser_session import BrowserSession
 from tests.e2e.processes import RedisServer
 from tests.e2e.resuming_client import ResumingClient, in_thread, report, wait_until_delivered
+from worker.queues import queue_name
 
 pytestmark = pytest.mark.e2e
 
@@ -159,7 +160,7 @@ async def test_events_of_a_worker_killed_mid_task_and_those_still_queued_are_all
     # The channel layer gets a Redis of its own, which the test freezes so the worker's pushes hang mid-task;
     # the broker stays on the test Redis.
     env = {"REDIS_URL": private_redis.url, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
-    queue = platform_env["CELERY_QUEUE"]
+    queue = queue_name("realtime")  # this test's (platform_env set the prefix)
     orders = [await in_thread(make_order, alice) for _ in range(6)]
     server = await asyncio.to_thread(start_server, env=env)
     doomed = await asyncio.to_thread(start_worker, env=env)
