@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.e2e.processes import Process, RedisServer, Server, free_port, own_origins
+from tests.e2e.processes import Process, RedisServer, Server, free_port, lost_its_port, own_origins
 from worker.processes import beat_command, daphne_command, web_command, worker_command
 
 pytestmark = pytest.mark.e2e
@@ -70,11 +70,18 @@ def start_process() -> Iterator[Callable[..., Process]]:
 @pytest.fixture
 def start_server(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Server]:
     def start(*, port: int | None = None, server: str = "uvicorn", env: dict[str, str] | None = None) -> Server:
-        port = port or free_port()
-        command = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
-        process = Server(f"{server}-{port}", command, {**platform_env, **own_origins(port), **(env or {})}, port)
-        start_process(process)
-        return process.wait_ready()
+        for attempt in range(3):
+            chosen = port or free_port()
+            command = web_command(port=chosen) if server == "uvicorn" else daphne_command(port=chosen)
+            process = Server(f"{server}-{chosen}", command, {**platform_env, **own_origins(chosen), **(env or {})},
+                             chosen)
+            start_process(process)
+            try:
+                return process.wait_ready()
+            except RuntimeError:
+                if port is not None or attempt == 2 or not lost_its_port(process):
+                    raise
+        raise AssertionError("unreachable")
 
     return start
 
@@ -96,9 +103,15 @@ def start_worker(platform_env: dict[str, str], start_process: Callable[..., Proc
 @pytest.fixture
 def private_redis(start_process: Callable[..., Process]) -> RedisServer:
     """A redis-server of this test's own, never the machine's shared one, so it may be stopped."""
-    redis_server = RedisServer()
-    start_process(redis_server)
-    return redis_server.wait_ready()
+    for attempt in range(3):
+        redis_server = RedisServer()
+        start_process(redis_server)
+        try:
+            return redis_server.wait_ready()
+        except RuntimeError:
+            if attempt == 2 or not lost_its_port(redis_server):
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,10 +16,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range.
+
+    Binding port 0 hands out an ephemeral port, the range every outgoing socket (the tests' clients, Redis and
+    database pools) also draws from, so one could take it before the child binds it. Below that range only other
+    listeners compete; a listener that still loses the race is restarted on another port (`start_listening`).
+    """
+    low, _high = _ephemeral_ports()
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+BIND_FAILURES = ("address already in use", "could not bind", "error while attempting to bind")
+
+
+def lost_its_port(process: Process) -> bool:
+    """Whether `process` exited because another listener took its port first."""
+    return not process.alive and any(failure in process.log.lower() for failure in BIND_FAILURES)
 
 
 def own_origins(*ports: int) -> dict[str, str]:
