@@ -141,6 +141,7 @@ def setup_django(database_url: str, redis_url: str) -> None:
 def users(prefix: str, count: int, *, staff: bool = False) -> list[Any]:
     """`count` users named prefix0..; created once (unusable passwords: they log in by token) and reused."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
 
     user_model = get_user_model()
     names = [f"{prefix}{i}" for i in range(count)]
@@ -154,7 +155,14 @@ def users(prefix: str, count: int, *, staff: bool = False) -> list[Any]:
     if missing:
         user_model.objects.bulk_create(missing, batch_size=1000)
         existing = {u.username: u for u in user_model.objects.filter(username__in=names)}
-    return [existing[name] for name in names]
+    people = [existing[name] for name in names]
+    if staff:
+        # Staff see every order with the admin's view permission (orders.selectors.sees_all_orders).
+        view_order = Permission.objects.get(content_type__app_label="orders", codename="view_order")
+        grants = user_model.user_permissions.through
+        grants.objects.bulk_create([grants(user_id=p.pk, permission_id=view_order.pk) for p in people],
+                                   ignore_conflicts=True, batch_size=1000)
+    return people
 
 
 def tokens(people: Sequence[Any]) -> list[str]:
