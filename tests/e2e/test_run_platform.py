@@ -130,6 +130,12 @@ async def change_reaches_alice(server: Server) -> None:
     alice = (await asyncio.to_thread(api, server.http, "/api/auth/token/",
                                      {"username": "alice", "password": "demo-pass-123"}))["access"]
     async with connect(f"{server.ws}/ws/notifications/", subprotocols=["bearer", alice], origin=server.http) as ws:
+        # A socket is accepted before it joins its groups; the pong comes after (frames are handled in order), so
+        # a web server just restarted, slow on its first connection, cannot miss the change.
+        await ws.send(json.dumps({"type": "ping"}))
+        async with asyncio.timeout(30):
+            while json.loads(await ws.recv()).get("type") != "pong":
+                pass
         order = await in_thread(lambda: Order.objects.filter(customer__username="alice", status__in=NEXT).first())
         staff = await in_thread(get_user_model().objects.get, username="staff")
         to = NEXT[order.status]
