@@ -409,7 +409,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 3),
     # kombu's default is none: a task enqueueing (a retry, an e-mail) on a frozen broker waited forever. Longer
     # than the consumer's 1 s blocking pop.
-    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 10),
+    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3),
 }
 if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
@@ -417,6 +417,8 @@ if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
         CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
 # Publishing must not hang a request when the broker is down: the outbox sweep re-sends later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# After a failed publish a process leaves its pushes to the sweep this long (orders.tasks.enqueue_push).
+BROKER_UNAVAILABLE_BACKOFF_SECONDS = env_int("BROKER_UNAVAILABLE_BACKOFF_SECONDS", 5)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
