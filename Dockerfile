@@ -22,7 +22,8 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 
 WORKDIR /app
-COPY --chown=app:app . /app
+# Root's files, readable by app and not writable: compose also mounts the filesystem read-only.
+COPY . /app
 # Static files are collected at build time (embedded mode needs no database) and served by whitenoise.
 RUN QUIET_EMBEDDED_WARNING=1 python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && chown app:app "$PROMETHEUS_MULTIPROC_DIR"

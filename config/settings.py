@@ -366,7 +366,7 @@ _SENTINEL_BROKER_URL = ";".join(
     f"sentinel://{':' + REDIS_PASSWORD + '@' if REDIS_PASSWORD else ''}{host}:{port}/{REDIS_SENTINEL_DB}"
     for host, port in REDIS_SENTINELS
 )
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 # Queues by kind of work (worker/queues.py): a worker consumes all of them unless started with --queues.
 # CELERY_QUEUE_PREFIX keeps deployments, or parallel test runs, that share one Redis apart.
@@ -379,7 +379,7 @@ CELERY_TASK_ROUTES = ("worker.queues.route_task",)
 # Imported by every worker: the `consuming` inspect command its health check asks (worker/health.py).
 CELERY_IMPORTS = ("worker.health",)
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + DEFAULT_QUEUE
-CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_str("CELERY_BROKER_URL")
+CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_secret("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -411,7 +411,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # than the consumer's 1 s blocking pop.
     "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3),
 }
-if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
+if REDIS_SENTINELS and not env_secret("CELERY_BROKER_URL"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
     if REDIS_SENTINEL_PASSWORD:
         CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
@@ -471,7 +471,7 @@ STUCK_ORDER_AFTER_MINUTES = env_int("STUCK_ORDER_AFTER_MINUTES", 24 * 60)
 PRESENCE_HEARTBEAT_SECONDS = float(env_int("PRESENCE_HEARTBEAT_SECONDS", 20))
 PRESENCE_MISSED_BEATS = 3
 # Presence lives in Redis (the same server as the channel layer by default); embedded mode keeps it in memory.
-PRESENCE_REDIS_URL = env_str("PRESENCE_REDIS_URL", REDIS_URL)
+PRESENCE_REDIS_URL = env_secret("PRESENCE_REDIS_URL", REDIS_URL)
 PRESENCE_KEY_PREFIX = env_str("PRESENCE_KEY_PREFIX", "presence")
 # The pages ping every WS_PING_INTERVAL_SECONDS and reconnect when no pong came WS_PONG_TIMEOUT_SECONDS after a
 # ping (page data, static/js/live-socket.js). Every WS_POSITION_CHECK_SECONDS each open order socket and stream
