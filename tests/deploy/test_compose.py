@@ -221,7 +221,8 @@ def test_docker_compose_config_accepts_the_file() -> None:
 
 def test_every_container_gains_no_privilege_and_drops_every_capability_it_does_not_need(
         compose: dict[str, Any]) -> None:
-    needs = {"postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}, "redis": {"CHOWN", "SETGID", "SETUID"},
+    needs = {"postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+             "redis": {"CHOWN", "SETGID", "SETUID"},
              "nginx": {"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"}}
     for name, service in compose["services"].items():
         assert "no-new-privileges:true" in service["security_opt"], name
