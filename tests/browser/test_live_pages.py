@@ -164,3 +164,31 @@ async def test_reconnect_delays_grow_exponentially_with_jitter_up_to_the_cap(
         ceiling = min(cap, base * 2**attempt)
         assert ceiling / 2 <= low <= high <= ceiling
         assert high - low > ceiling / 10, "no jitter: every client would retry at the same instant"
+
+
+async def test_a_socket_refused_right_after_it_opens_backs_off_instead_of_retrying_at_once(
+    alice: Any, start_server: Any, new_context: Any
+) -> None:
+    """A socket over the per-user cap opens and is closed with 4008 straight away: the page's retries must grow
+    (the backoff resets at a pong, never at open) rather than hammer the server every half second."""
+    server = await asyncio.to_thread(start_server, env={"WS_MAX_CONNECTIONS_PER_USER": "1"})
+    context = await new_context()
+    first = await log_in(context, server.http, alice.username)  # "My orders": the user's one socket
+    await expect(first.locator("#connection")).to_have_text("Live")
+
+    second = await context.new_page()
+    await second.add_init_script("""(() => {
+        window.attempts = [];
+        const Original = window.WebSocket;
+        window.WebSocket = class extends Original {
+            constructor(...args) { super(...args); window.attempts.push(performance.now()); }
+        };
+    })()""")
+    await second.goto(f"{server.http}/orders/")
+    await second.wait_for_timeout(6000)
+    attempts = await second.evaluate("window.attempts")
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+    # 0.25-0.5 s, 0.5-1 s, 1-2 s, 2-4 s: at most 5 tries in 6 s (about 16 if each open reset the counter).
+    assert 2 <= len(attempts) <= 6, attempts
+    assert gaps[-1] > 2 * gaps[0], gaps
+    await expect(first.locator("#connection")).to_have_text("Live")
