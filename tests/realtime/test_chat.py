@@ -28,12 +28,12 @@ def chat(order: Order) -> str:
     return f"/ws/orders/{order.pk}/chat/"
 
 
-async def closed_with(socket: Socket) -> int:
-    """Read up to the close message, which must come next or after frames already on the wire."""
+async def closed_with(socket: Socket) -> tuple[int, str]:
+    """Read up to the close message, which must come next or after frames already on the wire: (code, reason)."""
     while True:
         message = await socket.comm.receive_output(timeout=3)
         if message["type"] == "websocket.close":
-            return message["code"]
+            return message["code"], message.get("reason", "")
 
 
 async def test_joining_sends_the_last_50_messages_oldest_first(alice: Any, staff: Any, alice_order: Order) -> None:
@@ -115,7 +115,8 @@ async def test_a_user_posting_faster_than_the_chat_rate_is_closed_with_4008_acro
     await second_tab.send({"type": "message", "text": "three"})
     await second_tab.next("chat.message")
     await second_tab.send({"type": "message", "text": "four"})
-    assert await closed_with(second_tab) == 4008
+    # The chat limit, told apart from the frame-rate limit by its reason.
+    assert await closed_with(second_tab) == (4008, "too many chat messages")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 3
     await first_tab.close()
 
@@ -129,7 +130,7 @@ async def test_flooding_the_chat_socket_with_frames_closes_it_with_4008(
     assert (await comm.connect())[0]
     for _ in range(6):
         await comm.send_json_to({"type": "message", "text": "hi"})
-    assert await closed_with(Socket(comm)) == 4008
+    assert await closed_with(Socket(comm)) == (4008, "too many frames")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 5
 
 
@@ -139,7 +140,7 @@ async def test_an_oversized_chat_frame_closes_with_4009_and_stores_nothing(
     settings.WS_MAX_FRAME_BYTES = 1024
     socket = await Socket.open(chat(alice_order), alice)
     await socket.send({"type": "message", "text": "x" * 1500})
-    assert await closed_with(socket) == 4009
+    assert await closed_with(socket) == (4009, "frame too large")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 0
 
 

@@ -174,7 +174,7 @@ async def test_oversized_frame_closes_with_4009(alice: Any, settings: Any) -> No
     assert (await comm.connect())[0]
     await comm.send_to(text_data='{"type":"ping","pad":"' + "x" * 2000 + '"}')
     message = await comm.receive_output(timeout=3)
-    assert message == {"type": "websocket.close", "code": 4009}
+    assert message == {"type": "websocket.close", "code": 4009, "reason": "frame too large"}
 
 
 async def test_flooding_closes_with_4008(alice: Any, settings: Any) -> None:
@@ -185,7 +185,7 @@ async def test_flooding_closes_with_4008(alice: Any, settings: Any) -> None:
     for _ in range(6):
         await comm.send_json_to({"type": "ping"})
     outputs = [await comm.receive_output(timeout=3) for _ in range(6)]
-    assert outputs[-1] == {"type": "websocket.close", "code": 4008}
+    assert outputs[-1] == {"type": "websocket.close", "code": 4008, "reason": "too many frames"}
     assert all(o["type"] == "websocket.send" for o in outputs[:5])
 
 
