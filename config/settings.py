@@ -187,6 +187,8 @@ INSTALLED_APPS = [
     "accounts",
     "orders",
     "realtime",
+    # The Celery app's Django side: the beat schedule's sync after migrate, Celery metrics, run_platform.
+    "worker.apps.WorkerConfig",
 ]
 
 MIDDLEWARE = [
