@@ -117,3 +117,9 @@ def test_ops_see_the_outbox_sweep_and_its_edit_form_in_the_admin(staff: Any) -> 
     assert listing.status_code == 200
     assert SWEEP in listing.content.decode()
     assert client.get(f"/admin/django_celery_beat/periodictask/{sweep.pk}/change/").status_code == 200
+
+
+def test_every_scheduled_task_runs_on_the_periodic_queue() -> None:
+    from worker.queues import QUEUE_OF_TASK
+
+    assert {job.task: QUEUE_OF_TASK.get(job.task) for job in SCHEDULE} == {job.task: "periodic" for job in SCHEDULE}
