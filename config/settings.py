@@ -187,6 +187,8 @@ INSTALLED_APPS = [
     "accounts",
     "orders",
     "realtime",
+    # The Celery app's Django side: the beat schedule's sync after migrate, Celery metrics, run_platform.
+    "worker.apps.WorkerConfig",
 ]
 
 MIDDLEWARE = [
@@ -319,6 +321,9 @@ REDIS_CONNECTION_OPTIONS = {
     "socket_connect_timeout": 5,
     "max_connections": env_int("REDIS_MAX_CONNECTIONS", 10_000),
 }
+# The layer's one Redis host, for either layer below: the sentinels and the master's name, or one address.
+CHANNEL_LAYER_HOST = ({**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
+                      else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS})
 # CHANNEL_LAYER=core: channels_redis's RedisChannelLayer (messages wait in Redis lists up to `expiry` for a
 # server that is briefly away). CHANNEL_LAYER=pubsub: RedisPubSubChannelLayer, one PUBLISH per group that each
 # server process fans out locally (faster fan-out, docs/performance.md), but a message published while a server's
@@ -330,13 +335,7 @@ if (REDIS_SENTINELS or REDIS_URL) and CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
-                    else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}
-                ],
-                "prefix": CHANNEL_LAYER_PREFIX,
-            },
+            "CONFIG": {"hosts": [CHANNEL_LAYER_HOST], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 elif REDIS_SENTINELS or REDIS_URL:
@@ -344,10 +343,7 @@ elif REDIS_SENTINELS or REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [
-                    {**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
-                    else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}
-                ],
+                "hosts": [CHANNEL_LAYER_HOST],
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 60,

@@ -3,7 +3,6 @@ PostgreSQL database."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -118,8 +117,8 @@ def private_redis(start_process: Callable[..., Process]) -> RedisServer:
 def start_beat(platform_env: dict[str, str], start_process: Callable[..., Process]) -> Callable[..., Process]:
     """celery beat with django-celery-beat's DatabaseScheduler, the outbox sweep every `sweep_every` seconds.
 
-    The periodic tasks are the ones orders/migrations/0002 registers; transactional tests flush that data, so
-    they are written again here, as ops would edit them in the admin.
+    The periodic tasks are worker/schedule.py's (synced after migrate and after each test's flush); the sweep is
+    re-timed here, as ops would in the admin.
     """
 
     def start(*, sweep_every: int = 1, env: dict[str, str] | None = None) -> Process:
@@ -134,10 +133,10 @@ def start_beat(platform_env: dict[str, str], start_process: Callable[..., Proces
 
 
 def schedule_periodic_tasks(*, sweep_every: int) -> None:
-    from django.apps import apps
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    migration = importlib.import_module("orders.migrations.0002_periodic_tasks")
-    migration.create_periodic_tasks(apps, None)
+    from worker.schedule import sync_schedule
+
+    sync_schedule()
     every, _ = IntervalSchedule.objects.get_or_create(every=sweep_every, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(task="orders.tasks.republish_unpublished_events").update(interval=every)

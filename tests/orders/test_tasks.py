@@ -1,16 +1,14 @@
 """The Celery tasks on the real database and Redis channel layer: the push is safe to run twice, the outbox sweep
-re-sends what was never pushed, stuck orders alert staff, and beat's schedule and at-least-once settings hold."""
+re-sends what was never pushed, stuck orders alert staff, and the at-least-once settings hold."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 
@@ -18,7 +16,6 @@ from orders import services, tasks
 from orders.models import Order, OrderEvent
 from tests.conftest import make_order
 from tests.realtime.conftest import communicator
-from tests.twofactor import force_login_verified
 from worker.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
@@ -139,23 +136,6 @@ async def test_no_stuck_orders_means_no_alert_and_no_log(alice_order: Order, sta
     await staff_ws.disconnect()
 
 
-def test_periodic_tasks_are_registered_once_for_the_database_scheduler() -> None:
-    from django_celery_beat.models import PeriodicTask
-    from django_celery_beat.schedulers import DatabaseScheduler
-
-    migration = importlib.import_module("orders.migrations.0002_periodic_tasks")
-    # Transactional tests flush the migration's rows; running it again must also not duplicate them.
-    migration.create_periodic_tasks(apps, None)
-    migration.create_periodic_tasks(apps, None)
-    registered = {task.task: task for task in PeriodicTask.objects.filter(task__startswith="orders.tasks.")}
-    assert registered["orders.tasks.republish_unpublished_events"].interval.every == 10
-    assert registered["orders.tasks.alert_stuck_orders"].interval.every == 15
-    assert PeriodicTask.objects.filter(task="orders.tasks.republish_unpublished_events").count() == 1
-    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
-    schedule = DatabaseScheduler(app=celery_app, lazy=True).all_as_schedule()
-    assert {entry.task for entry in schedule.values()} >= set(registered)
-
-
 def test_celery_delivers_at_least_once_with_bounded_retries() -> None:
     conf = celery_app.conf
     assert (conf.task_acks_late, conf.task_reject_on_worker_lost, conf.worker_prefetch_multiplier) == (True, True, 1)
@@ -164,17 +144,3 @@ def test_celery_delivers_at_least_once_with_bounded_retries() -> None:
     assert (push.acks_late, push.reject_on_worker_lost, push.retry_backoff, push.max_retries) == (True, True, True, 8)
     assert push.retry_backoff_max == 60
     # Publishing gives up fast and the sweep re-sends: tests/e2e/test_frozen_broker.py.
-
-
-def test_ops_see_the_outbox_sweep_and_its_edit_form_in_the_admin(staff: Any) -> None:
-    from django.test import Client
-    from django_celery_beat.models import PeriodicTask
-
-    importlib.import_module("orders.migrations.0002_periodic_tasks").create_periodic_tasks(apps, None)
-    sweep = PeriodicTask.objects.get(task="orders.tasks.republish_unpublished_events")
-    client = Client()
-    force_login_verified(client, staff)
-    listing = client.get("/admin/django_celery_beat/periodictask/")
-    assert listing.status_code == 200
-    assert "Re-publish unpublished order events" in listing.content.decode()
-    assert client.get(f"/admin/django_celery_beat/periodictask/{sweep.pk}/change/").status_code == 200
