@@ -64,7 +64,7 @@ class SessionAuthMiddleware(AuthMiddleware):
     """channels' AuthMiddleware, its lookup on SESSION_THREADS."""
 
     async def resolve_scope(self, scope: dict[str, Any]) -> None:
-        scope["user"]._wrapped = await get_session_user(scope)
+        scope["user"]._wrapped = await get_session_user(scope)  # noqa: SLF001 - as channels does itself
 
 
 class JWTAuthMiddleware:
