@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -53,7 +53,8 @@ class OrderQuerySet(models.QuerySet["Order"]):
         kwargs.setdefault("updated_at", timezone.now())  # so `updated_since` readers see every change
         return super().update(**kwargs)
 
-    def bulk_update(self, objs: Iterable[Order], fields: Sequence[str], batch_size: int | None = None) -> int:
+    def bulk_update(self, objs: Iterable[Order], fields: Iterable[str], batch_size: int | None = None) -> int:
+        fields = list(fields)  # read twice: checked here, then written
         refuse_status_write(fields, "QuerySet.bulk_update()")
         return super().bulk_update(objs, fields, batch_size=batch_size)
 
