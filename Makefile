@@ -40,6 +40,7 @@ run: $(VENV)/.base-installed
 
 test: $(VENV)/.test-installed
 	bash scripts/ensure-test-deps
+	VENV=$(VENV) bash scripts/check
 	$(TEST_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -48,6 +49,10 @@ bench: $(VENV)/.test-installed
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
+
+# ruff, mypy and `makemigrations --check` (scripts/check), as `make test` runs them first.
+check: $(VENV)/.test-installed
+	VENV=$(VENV) bash scripts/check
 
 # Re-pin every package (the one-line bump: edit a pin in requirements/*.in, or `make lock UPGRADE=--upgrade`
 # for the newest of everything, then `make test`). Each file keeps the versions of the one before it.
