@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import math
@@ -204,13 +205,11 @@ async def run(
     try:
         if st.n == 0:
             st.all_settled.set()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 st.all_settled.wait(),
                 timeout=max(0.0, hard_deadline - time.perf_counter()),
             )
-        except TimeoutError:
-            pass
         open_wall = (st.last_open - t_start) if st.connected else 0.0
         ready_info = {
             "connected": st.connected,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -53,7 +53,8 @@ class OrderQuerySet(models.QuerySet["Order"]):
         kwargs.setdefault("updated_at", timezone.now())  # so `updated_since` readers see every change
         return super().update(**kwargs)
 
-    def bulk_update(self, objs: Iterable[Order], fields: Sequence[str], batch_size: int | None = None) -> int:
+    def bulk_update(self, objs: Iterable[Order], fields: Iterable[str], batch_size: int | None = None) -> int:
+        fields = list(fields)  # read twice: checked here, then written
         refuse_status_write(fields, "QuerySet.bulk_update()")
         return super().bulk_update(objs, fields, batch_size=batch_size)
 
@@ -105,20 +106,6 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.number or f"Order #{self.pk}"
 
-    @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Order:
-        order = super().from_db(db, field_names, values)
-        order.remember_status_stamp()
-        return order
-
-    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
-        super().refresh_from_db(*args, **kwargs)
-        self.remember_status_stamp()
-
-    def remember_status_stamp(self) -> None:
-        """Note the status and seq as stored, so save() can tell a status changed in memory from a stored one."""
-        self._stored_stamp = {name: self.__dict__[name] for name in LOG_POSITION if name in self.__dict__}
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """A new order is written with its first event (seq 1). An existing one never writes its status stamp
         here: changing the status is refused (use change_status), and a stale copy cannot rewind it."""
@@ -143,6 +130,20 @@ class Order(models.Model):
             refuse_status_write(update_fields, "Order.save(update_fields=...)")
             kwargs["update_fields"] = {*update_fields, "updated_at"}  # auto_now moves only when it is listed
         super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Order:
+        order = super().from_db(db, field_names, values)
+        order.remember_status_stamp()
+        return order
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self.remember_status_stamp()
+
+    def remember_status_stamp(self) -> None:
+        """Note the status and seq as stored, so save() can tell a status changed in memory from a stored one."""
+        self._stored_stamp = {name: self.__dict__[name] for name in LOG_POSITION if name in self.__dict__}
 
     @property
     def total(self) -> Decimal:

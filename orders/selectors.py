@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -24,7 +23,7 @@ class Access(enum.Enum):
     MISSING = "missing"
 
 
-def sees_all_orders(user: AbstractBaseUser | AnonymousUser) -> bool:
+def sees_all_orders(user: User | AnonymousUser) -> bool:
     """Staff who may view orders in the admin (`orders.view_order`, or `change_order`, which implies it; superusers
     have both) see every order and its staff-only fields. Staff without either are customers here: the admin
     would show them no orders either, so nothing else may."""
@@ -33,12 +32,12 @@ def sees_all_orders(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.has_perm("orders.view_order") or user.has_perm("orders.change_order")
 
 
-def may_change_status(user: AbstractBaseUser | AnonymousUser) -> bool:
+def may_change_status(user: User | AnonymousUser) -> bool:
     """The admin's rule for changing an order (`orders.change_order`), for the API's status changes too."""
     return bool(user.is_authenticated and user.is_active and user.is_staff and user.has_perm("orders.change_order"))
 
 
-def visible_orders(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
+def visible_orders(user: User | AnonymousUser) -> QuerySet[Order]:
     if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
     if sees_all_orders(user):
@@ -54,7 +53,7 @@ class OrderPage:
 
 
 def order_page(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     *,
     limit: int,
     before: int | None = None,
@@ -80,11 +79,11 @@ def order_page(
     return OrderPage(orders=page, next_before=page[-1].pk if len(rows) > limit else None)
 
 
-def get_visible_order(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Order | None:
+def get_visible_order(user: User | AnonymousUser, order_id: int) -> Order | None:
     return visible_orders(user).select_related("customer").filter(pk=order_id).first()
 
 
-def order_access(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Access:
+def order_access(user: User | AnonymousUser, order_id: int) -> Access:
     """Whether `user` may watch order `order_id`; sockets close with 4003 or 4004 by the answer."""
     if visible_orders(user).filter(pk=order_id).exists():
         return Access.ALLOWED
@@ -104,7 +103,7 @@ def current_seq(order_id: int) -> int:
     return Order.objects.filter(pk=order_id).values_list("seq", flat=True).first() or 0
 
 
-def customer_order_seqs(user: AbstractBaseUser) -> dict[int, int]:
+def customer_order_seqs(user: User) -> dict[int, int]:
     """The current seq of each of the customer's orders: where a customer's notification stream starts."""
     return dict(Order.objects.filter(customer=user).values_list("pk", "seq"))
 

@@ -69,6 +69,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     client_frames: ClassVar[frozenset[str]] = frozenset({"ping"})
     user: Any
+    # channels' WebsocketConsumer gives each instance a list (its class default is None).
+    groups: list[str]  # type: ignore[assignment]
     # Staff with the admin's permission to view orders: every order, and who is watching (orders.selectors).
     sees_all: bool = False
     closed: bool = False
@@ -121,7 +123,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         when a third of the layer's group_expiry has passed: the layer drops a member that long after its
         group_add, and a staff board or customer page open for a day would go deaf while looking healthy.
         """
-        interval = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
+        interval: float = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
         expiry = push.group_expiry(self.channel_layer)
         rejoin_every = expiry / 3 if expiry else None
         if rejoin_every is not None:

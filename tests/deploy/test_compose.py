@@ -186,13 +186,18 @@ def test_compose_mounts_the_nginx_config_it_includes(compose: dict[str, Any]) ->
 def test_image_is_slim_non_root_and_installs_the_pinned_requirements() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
-    assert "pip install -r /tmp/requirements.txt" in dockerfile
+    assert "pip install --require-hashes --only-binary :all: -r /tmp/requirements.txt" in dockerfile
     assert "COPY requirements/base.txt /tmp/requirements.txt" in dockerfile
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and user[-1] not in ("root", "0")
-    for line in (ROOT / "requirements" / "base.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][\w.]*", line), f"unpinned requirement: {line}"
+    # The lock (`make lock`): each requirement pinned exactly and followed by at least one hash.
+    lock = (ROOT / "requirements" / "base.txt").read_text()
+    requirements = re.findall(r"^(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\\n)?)+)", lock, re.M)
+    assert {name.split("==")[0].lower() for name, _ in requirements} >= {"django", "channels", "celery", "asgiref"}
+    for name, _ in requirements:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][\w.]*", name), f"unpinned requirement: {name}"
+    listed = [line for line in lock.splitlines() if line and not line.startswith((" ", "#"))]
+    assert len(listed) == len(requirements), "every requirement in base.txt carries its hashes"
 
 
 def test_docker_compose_config_accepts_the_file() -> None:

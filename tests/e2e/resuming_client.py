@@ -8,6 +8,7 @@ frame per order on `/ws/notifications/`); apply seq == last + 1, drop seq <= las
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,10 +92,8 @@ class ResumingClient:
         """Close the socket and stop reconnecting (the client going away)."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def drop(self) -> None:
