@@ -400,7 +400,7 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # An unacked task comes back after visibility_timeout if its worker vanished (kill -9); the outbox sweep
 # re-sends its event long before (docs/reliability.md). A short connect timeout keeps a request that
 # enqueues from hanging on an unreachable broker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
     "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 3),
     # kombu's default is none: a task enqueueing (a retry, an e-mail) on a frozen broker waited forever. Longer

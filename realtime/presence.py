@@ -217,7 +217,7 @@ class RedisStore:
 
     def rooms(self) -> list[str]:
         client, _ = self._sync()
-        return sorted(client.smembers(f"{settings.PRESENCE_KEY_PREFIX}:rooms"))
+        return sorted(str(room) for room in client.smembers(f"{settings.PRESENCE_KEY_PREFIX}:rooms"))
 
 
 class MemoryStore:

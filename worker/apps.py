@@ -31,5 +31,6 @@ class WorkerConfig(AppConfig):
         assert metrics  # imported to connect its Celery signal receivers
         # Django sends post_migrate once per app with models (and after each test flush); django-celery-beat's
         # turn runs the sync once per migrate, after its own tables are migrated.
+        assert self.apps is not None  # set by the registry before ready()
         post_migrate.connect(sync_schedule_after_migrate, sender=self.apps.get_app_config("django_celery_beat"),
                              dispatch_uid="worker.sync_schedule")

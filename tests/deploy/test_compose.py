@@ -219,8 +219,8 @@ def test_docker_compose_config_accepts_the_file() -> None:
         result = subprocess.run([*client, "--file", str(ROOT / "compose.yaml"), "config", "--quiet"],
                                 capture_output=True, text=True, cwd=ROOT, timeout=60)
     finally:
-        for env_file in created:
-            env_file.unlink()
+        for path in created:
+            path.unlink()
     assert result.returncode == 0, result.stderr
 
 

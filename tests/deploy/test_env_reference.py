@@ -50,7 +50,7 @@ def variables_read() -> dict[str, object]:
                 if reader or environ:
                     default = literal(node.args[1]) if len(node.args) > 1 else ""
                     found.setdefault(name, default)
-                    if reader and function.id == "env_secret":  # type: ignore[union-attr]
+                    if isinstance(function, ast.Name) and function.id == "env_secret":
                         found.setdefault(f"{name}_FILE", "")  # the secret read from a file instead
     return found
 
