@@ -12,8 +12,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db import connections
 from django.test import Client
 
-from tests.conftest import PASSWORD, make_user
-from tests.security.conftest import post_json
+from tests.helpers import PASSWORD, make_user, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from playwright.async_api import Page
 from config.headers import CONTENT_SECURITY_POLICY
 from orders import services
 from orders.models import Order
-from tests.browser.conftest import admin_log_in, log_in
+from tests.browser.pages import admin_log_in, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 

@@ -13,7 +13,7 @@ from playwright.async_api import Locator, Page, expect
 
 from orders import services
 from orders.models import Order, OrderEvent
-from tests.browser.conftest import admin_log_in, log_in
+from tests.browser.pages import admin_log_in, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 

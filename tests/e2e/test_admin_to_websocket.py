@@ -15,8 +15,8 @@ from websockets.asyncio.client import connect
 
 from accounts import tokens
 from orders.models import Order
-from tests.conftest import PASSWORD
 from tests.e2e.browser_session import BrowserSession
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

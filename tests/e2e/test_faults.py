@@ -22,10 +22,10 @@ from accounts import tokens
 from orders import services
 from orders.models import Order, OrderEvent
 from orders.states import Status
-from tests.conftest import PASSWORD, make_order
 from tests.e2e.browser_session import BrowserSession
 from tests.e2e.processes import RedisServer
 from tests.e2e.resuming_client import ResumingClient, in_thread, report, settle, wait_until_delivered
+from tests.helpers import PASSWORD, make_order
 from worker.queues import queue_name
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from orders.models import Order, OrderEvent
-from tests.conftest import make_order
 from tests.e2e.processes import ROOT
+from tests.helpers import make_order
 
 pytestmark = pytest.mark.e2e
 

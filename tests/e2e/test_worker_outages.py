@@ -15,10 +15,10 @@ import pytest
 
 from orders.models import Order
 from orders.states import Status
-from tests.conftest import make_order
 from tests.e2e.holds import DELIVERY_TIMEOUT, change, open_clients, push_held_in_flight, wait_all_published
 from tests.e2e.processes import ROOT, RedisServer, SentinelServer
 from tests.e2e.resuming_client import ResumingClient, in_thread, report, settle, wait_until_delivered
+from tests.helpers import make_order
 from worker.processes import worker_health_command
 from worker.queues import queue_name
 

@@ -6,7 +6,7 @@ from django.test import Client
 
 from orders import services
 from orders.models import Order
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.twofactor import force_login_verified
 
 

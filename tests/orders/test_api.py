@@ -16,7 +16,7 @@ from accounts import tokens
 from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
-from tests.conftest import PASSWORD, make_order
+from tests.helpers import PASSWORD, make_order
 from tests.twofactor import force_login_verified
 
 

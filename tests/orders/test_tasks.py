@@ -14,23 +14,19 @@ from django.utils import timezone
 
 from orders import services, tasks
 from orders.models import Order, OrderEvent
-from tests.conftest import make_order
-from tests.realtime.conftest import communicator
+from tests.helpers import make_order
+from tests.realtime.sockets import bearer_subprotocols, communicator
 from worker.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 
-async def bearer(user: Any) -> list[str]:
-    from accounts import tokens
-
-    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 async def open_socket(path: str, user: Any) -> Any:
     """A connected socket that has joined its groups (it is accepted first; a pong comes after it joined)."""
-    comm = communicator(path, subprotocols=await bearer(user))
+    comm = communicator(path, subprotocols=await bearer_subprotocols(user))
     assert (await comm.connect())[0]
     await comm.send_json_to({"type": "ping"})
     assert await next_frame(comm, "pong") == {"type": "pong"}
@@ -85,7 +81,7 @@ async def test_push_task_run_twice_marks_the_event_published_once_and_the_client
 ) -> None:
     event = await database_sync_to_async(services.change_status)(order=alice_order, to="confirmed", actor=staff)
     await database_sync_to_async(lose_pushes)(alice_order, seqs=[2], age=timedelta(0))
-    alice_ws = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer(alice))
+    alice_ws = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer_subprotocols(alice))
     assert (await alice_ws.connect())[0]
     assert (await next_frame(alice_ws, "order.status"))["seq"] == 2  # the replay, sent after joining the group
 

@@ -8,7 +8,7 @@ from django.test import Client
 
 from orders import services
 from orders.models import ChatMessage, Order
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db

@@ -10,18 +10,14 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from accounts import tokens
 from orders.models import ChatMessage, Order
 from tests.e2e.browser_session import FormParser
-from tests.realtime.conftest import close_code, communicator
-from tests.realtime.sockets import Socket
+from tests.realtime.sockets import Socket, bearer_subprotocols, close_code, communicator
 from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def bearer(user: Any) -> list[str]:
-    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 def chat(order: Order) -> str:
@@ -71,12 +67,13 @@ async def test_messages_reach_the_room_with_the_authenticated_sender_whatever_th
 
 
 async def test_customer_cannot_join_another_customers_chat(alice: Any, bob: Any, alice_order: Order) -> None:
-    assert await close_code(communicator(chat(alice_order), subprotocols=await bearer(bob))) == 4003
+    assert await close_code(communicator(chat(alice_order), subprotocols=await bearer_subprotocols(bob))) == 4003
     assert await database_sync_to_async(ChatMessage.objects.count)() == 0
 
 
 async def test_chat_of_a_missing_order_is_closed_with_4004(alice: Any) -> None:
-    assert await close_code(communicator("/ws/orders/999999/chat/", subprotocols=await bearer(alice))) == 4004
+    comm = communicator("/ws/orders/999999/chat/", subprotocols=await bearer_subprotocols(alice))
+    assert await close_code(comm) == 4004
 
 
 @pytest.mark.parametrize(
@@ -126,7 +123,7 @@ async def test_flooding_the_chat_socket_with_frames_closes_it_with_4008(
 ) -> None:
     settings.WS_RATE_LIMIT_BURST = 5
     settings.WS_RATE_LIMIT_PER_SECOND = 0  # no refill: however slowly the frames are handled, the sixth is over
-    comm = communicator(chat(alice_order), subprotocols=await bearer(alice))
+    comm = communicator(chat(alice_order), subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     for _ in range(6):
         await comm.send_json_to({"type": "message", "text": "hi"})

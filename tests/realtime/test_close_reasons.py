@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from accounts import tokens
 from orders.models import Order
 from realtime import consumers, limits
-from tests.realtime.conftest import communicator
+from tests.realtime.sockets import communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

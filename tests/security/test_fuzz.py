@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from accounts import tokens
 from orders.models import Order
-from tests.conftest import make_order, make_user
-from tests.realtime.conftest import communicator
+from tests.helpers import make_order, make_user
+from tests.realtime.sockets import communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 

@@ -22,9 +22,8 @@ from django.test import Client
 from accounts import tokens
 from orders import services
 from orders.models import Order
-from tests.conftest import PASSWORD, make_order, make_user
-from tests.realtime.conftest import communicator
-from tests.security.conftest import refused_with
+from tests.helpers import PASSWORD, make_order, make_user
+from tests.realtime.sockets import communicator, refused_with
 from tests.twofactor import force_login_verified
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
