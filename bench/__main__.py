@@ -133,6 +133,7 @@ def run_stages(system: Ours, plan: Plan, client_cpus: list[int] | None) -> list[
     orders = ours.new_orders(customers, plan.stage_changes)
     lines = ours.urls(system.handle, "/ws/notifications/", ours.tokens(customers))
     called: dict[int, float] = {}
+    stamped: dict[int, float] = {}
     events: dict[tuple[int, int], int] = {}
 
     def on_ready() -> None:
@@ -146,7 +147,7 @@ def run_stages(system: Ours, plan: Plan, client_cpus: list[int] | None) -> list[
             event = change_status(order=order, to="confirmed", actor=None)
             called[event.pk] = t
             events[(event.order_id, event.seq)] = event.pk
-            system.event_at[event.pk] = event.created_at.timestamp()
+            stamped[event.pk] = event.created_at.timestamp()
 
     out = session(Scenario(lines, len(orders), [], system.origin, ping_until_ready=True), on_ready, plan,
                   client_cpus)
@@ -159,7 +160,7 @@ def run_stages(system: Ours, plan: Plan, client_cpus: list[int] | None) -> list[
     worker = stages.worker_marks(system.redis_url, ours.STAGES_PREFIX, called)
     per_event = []
     for event_id, t in called.items():
-        marks = {"called": t, "at": system.event_at[event_id], **worker.get(event_id, {})}
+        marks = {"called": t, "at": stamped[event_id], **worker.get(event_id, {})}
         for key, source in (("commit", system.publish_marks.before), ("published", system.publish_marks.after),
                             ("frame_written", written), ("frame_received", received)):
             if event_id in source:

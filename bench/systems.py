@@ -76,11 +76,10 @@ class Ours(System):
         self.server_label = server
         self.redis_url = redis_url
         self.origin = f"http://127.0.0.1:{self.handle.port}"
-        # The stage breakdown's marks in this process (bench/stages.py): publish times and each event's `at`.
+        # The stage breakdown's publish times in this process (bench/stages.py).
         from bench.stages import PublishMarks
 
         self.publish_marks = PublishMarks()
-        self.event_at: dict[int, float] = {}
         from orders.models import Order
 
         # Orders of earlier runs would make each customer's stream read more on connect.
