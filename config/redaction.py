@@ -1,5 +1,5 @@
-"""Keeps bearer tokens out of every log line: `token=`-style query values and anything shaped like a JWT are
-replaced before any handler sees the record, whichever library logged it (Django, channels, uvicorn, celery)."""
+"""Keeps bearer tokens out of every log line: `token=`-style query values, anything shaped like a JWT, guest
+tracking tokens (`trk_...`) and the token segment of tracking links (`/t/<token>`) are replaced before any handler sees the record, whichever library logged it (Django, channels, uvicorn, celery)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ _QUERY_TOKEN = re.compile(r"((?:^|[?&;\s\"'(])(?:token|access|refresh|access_tok
 # header.payload.signature, base64url, the header of any JWT starting with `{"` (eyJ).
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
+# A guest tracking token (integrations/tracking.py), and whatever follows /t/ in a tracking link's path.
+_TRACKING_TOKEN = re.compile(r"trk_[0-9]+\.[0-9]+\.[A-Za-z0-9_-]+")
+_TRACKING_PATH = re.compile(r"((?:^|[\s\"'(=]|//[^/\s]+)/t/)[^/\s?#\"']+")
+
 
 def redact(text: str) -> str:
+    text = _TRACKING_PATH.sub(r"\1" + REDACTED, _TRACKING_TOKEN.sub(REDACTED, text))
     return _JWT.sub(REDACTED, _QUERY_TOKEN.sub(r"\1" + REDACTED, text))
 
 

@@ -189,6 +189,7 @@ INSTALLED_APPS = [
     "realtime",
     # The Celery app's Django side: the beat schedule's sync after migrate, Celery metrics, run_platform.
     "worker.apps.WorkerConfig",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -496,6 +497,26 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@localhost")
 # Where links in e-mails point (e.g. https://shop.example.com); without it e-mails carry no link.
 SITE_URL = env_str("SITE_URL").rstrip("/")
+
+# --- Integrations: webhooks out and guest tracking links (docs/integration.md) ---------------------------
+# Webhook URLs must be https and resolve to public addresses; true allows http and private/loopback targets
+# (development and tests only: it lets anyone who may register an endpoint reach the internal network).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# Seconds to connect, and to wait for the answer, per attempt.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# How long an attempt holds its delivery: a worker killed mid-attempt frees it for the sweep after this.
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+# Waits before each retry (seconds): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, about 27 h in all (the spec's
+# example schedule); then the delivery has failed.
+try:
+    WEBHOOK_RETRY_DELAYS = [int(delay) for delay in
+                            env_list("WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000,36000")]
+except ValueError:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS must be comma-separated seconds") from None
+# An endpoint with no successful delivery for this many days is disabled and staff are e-mailed.
+WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+# A guest tracking link stops working this many days after its order was delivered or cancelled.
+TRACKING_LINK_DAYS_AFTER_CLOSED = env_int("TRACKING_LINK_DAYS_AFTER_CLOSED", 30)
 
 # --- The WebSocket edge (realtime/gate.py) ----------------------------------------------------------
 # Full origins (scheme://host[:port]) whose pages may open sockets; a foreign Origin is refused whatever the

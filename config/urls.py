@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from integrations import api as integrations_api
+from integrations.views import tracking_page
 from orders import api, views
 from realtime.health import healthz
 from realtime.metrics import metrics_view
@@ -13,6 +15,9 @@ urlpatterns = [
     path("api/orders/", api.order_list, name="api-orders"),
     path("api/orders/<int:order_id>/", api.order_detail, name="api-order"),
     path("api/orders/<int:order_id>/status/", api.order_change_status, name="api-order-status"),
+    path("api/webhooks/", integrations_api.webhook_list, name="api-webhooks"),
+    path("api/webhooks/<int:endpoint_id>/", integrations_api.webhook_detail, name="api-webhook"),
+    path("t/<str:token>", tracking_page, name="tracking-page"),
     path("healthz", healthz, name="healthz"),
     path("", views.home, name="home"),
     path("orders/", views.my_orders, name="my-orders"),

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
+from integrations.admin import rotate_tracking_links, tracking_link
 from orders import services
 from orders.models import ChatMessage, Order, OrderEvent, OrderItem
 from orders.states import IllegalTransition, Status, check_transition
@@ -179,11 +180,12 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
     search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
-    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now",
-                       "chat_history"]
+    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "tracking_link",
+                       "watching_now", "chat_history"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
-    actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders]
+    actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders, rotate_tracking_links]
+    tracking_link = tracking_link
     date_hierarchy = "created_at"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:

@@ -83,6 +83,8 @@ def offer_email_fallback(event: OrderEvent) -> bool:
 
 def email_status_change(*, event_id: int) -> bool:
     """E-mail the customer one status change, at most once: claim the event, send, release the claim on failure."""
+    from integrations.tracking import tracking_url
+
     event = OrderEvent.objects.select_related("order__customer").filter(pk=event_id).first()
     if event is None or not event.from_status:
         return False
@@ -98,9 +100,11 @@ def email_status_change(*, event_id: int) -> bool:
         "",
         f"Your order {event.order.number} is now {status.lower()} (it was {previous.lower()}).",
     ]
+    # The guest link works without logging in (integrations/tracking.py); the order page needs the account.
+    lines += ["", f"Track it live: {tracking_url(event.order)}"]
     if settings.SITE_URL:
         page = settings.SITE_URL + reverse("order-page", args=[event.order_id])
-        lines += ["", f"Follow it live and chat with us: {page}"]
+        lines += ["", f"Or log in to follow it and chat with us: {page}"]
     try:
         send_mail(f"Order {event.order.number}: {status}", "\n".join(lines) + "\n", None, [customer.email])
     except Exception:

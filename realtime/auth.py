@@ -1,11 +1,13 @@
 """WebSocket JWT authentication: `Sec-WebSocket-Protocol: bearer, <jwt>`, or the seed's `?token=<jwt>` where
 WS_ALLOW_QUERY_TOKEN allows it (the embedded default; off in production because proxies log URLs); else the
-session cookie, looked up off the database thread."""
+session cookie, looked up off the database thread. A guest tracking link's socket offers
+`Sec-WebSocket-Protocol: tracking, <tracking-token>` instead: it is anonymous, with a grant for one order."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,10 +18,12 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.tokens import InvalidToken, user_for_token
+from integrations import tracking
 
 logger = logging.getLogger(__name__)
 
 BEARER_SUBPROTOCOL = "bearer"
+TRACKING_SUBPROTOCOL = "tracking"
 
 
 # Offered as credentials but never valid: a disabled ?token= still makes the socket anonymous (4001),
@@ -37,6 +41,30 @@ def token_from_scope(scope: dict[str, Any]) -> str | None:
     if tokens:
         return tokens[0] if settings.WS_ALLOW_QUERY_TOKEN else REFUSED
     return None
+
+
+def tracking_token_from_scope(scope: dict[str, Any]) -> str | None:
+    subprotocols = scope.get("subprotocols") or []
+    if len(subprotocols) >= 2 and subprotocols[0] == TRACKING_SUBPROTOCOL:
+        return subprotocols[1]
+    return None
+
+
+@dataclass(frozen=True)
+class TrackingGrant:
+    """What a tracking token offered on a socket is good for: one order (order_id), or nothing (order_id None)."""
+
+    token: str
+    order_id: int | None
+
+
+@database_sync_to_async
+def check_tracking_token(token: str) -> TrackingGrant:
+    try:
+        return TrackingGrant(token, tracking.verify(token).pk)
+    except tracking.BadTrackingToken as exc:
+        logger.info("WebSocket tracking token refused: %s", exc)  # why, never the token
+        return TrackingGrant(token, None)
 
 
 @database_sync_to_async
@@ -81,6 +109,11 @@ class JWTAuthMiddleware:
         self.session_auth = CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        guest_token = tracking_token_from_scope(scope)
+        if guest_token is not None:
+            # A guest: no user, whatever cookie the browser also sends; only /ws/orders/<id>/ takes the grant.
+            grant = await check_tracking_token(guest_token)
+            return await self.inner(dict(scope, user=AnonymousUser(), tracking=grant), receive, send)
         token = token_from_scope(scope)
         if token is None:
             return await self.session_auth(scope, receive, send)

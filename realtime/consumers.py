@@ -6,6 +6,7 @@ messages to frames.
         EventStreamConsumer      order.status frames once and in order (streams.StreamPositions), replay, reset
           NotificationConsumer   /ws/notifications/   the user's orders (staff: all); `subscribe`
           OrderConsumer          /ws/orders/<id>/     one order, resumable with ?after_seq
+          TrackingConsumer       /ws/orders/<id>/     the same for a guest tracking link: read-only, no presence
         ChatConsumer             /ws/orders/<id>/chat/  the order's chat; `message`
 """
 
@@ -23,13 +24,15 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from integrations import tracking
 from orders import selectors, services
 from orders.selectors import Access
 from realtime import limits, metrics, positions, presence, push
-from realtime.auth import BEARER_SUBPROTOCOL
+from realtime.auth import BEARER_SUBPROTOCOL, TRACKING_SUBPROTOCOL, TrackingGrant
 from realtime.streams import Live, StreamPositions
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,13 @@ class FrameError(Exception):
         self.detail = detail
 
 
+def chosen_subprotocol(scope: dict[str, Any]) -> str | None:
+    """The server selects the credential's subprotocol when the client led with one (browsers fail a handshake that
+    offered subprotocols and got none back), so even a refused socket hears its close code."""
+    offered = (scope.get("subprotocols") or [])[:1]
+    return offered[0] if offered and offered[0] in (BEARER_SUBPROTOCOL, TRACKING_SUBPROTOCOL) else None
+
+
 class BaseConsumer(AsyncJsonWebsocketConsumer):
     """Authentication, frame limits, JSON parsing and ping/pong shared by every socket.
 
@@ -82,8 +92,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         self.budget = limits.FrameBudget(per_second=settings.WS_RATE_LIMIT_PER_SECOND,
                                          burst=settings.WS_RATE_LIMIT_BURST)
         # Close codes only reach a client on an accepted socket, so accept first and close at once if refused.
-        subprotocols = self.scope.get("subprotocols") or []
-        await self.accept(BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols[:1] else None)
+        await self.accept(chosen_subprotocol(self.scope))
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED, NOT_AUTHENTICATED)
             return
@@ -139,7 +148,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 return
             if not await self.still_entitled():
                 return
-            await limits.take_connection_slot_async(self.user.pk, self.channel_name)
+            if self.holds_slot:
+                await limits.take_connection_slot_async(self.user.pk, self.channel_name)
             if rejoin_every is not None and time.monotonic() >= rejoin_at and await self.rejoin_groups():
                 rejoin_at = time.monotonic() + rejoin_every
 
@@ -445,6 +455,61 @@ class OrderConsumer(EventStreamConsumer):
 
     def still_allowed(self) -> bool:
         return super().still_allowed() and selectors.order_access(self.user, self.order_id) is Access.ALLOWED
+
+
+class TrackingConsumer(EventStreamConsumer):
+    """`/ws/orders/<id>/` opened with a guest tracking token (realtime.auth.TrackingGrant): the order's status
+    frames, resumable as OrderConsumer, and nothing else. There is no user: no connection slot, no presence (a
+    guest is not a watcher staff can answer), no client frames but ping. A token for another order is closed with
+    4003; a tampered, rotated or expired one with 4001, at connect or at any later re-check."""
+
+    async def connect(self) -> None:
+        self.user = AnonymousUser()
+        self._watch_task = None
+        self.budget = limits.FrameBudget(per_second=settings.WS_RATE_LIMIT_PER_SECOND,
+                                         burst=settings.WS_RATE_LIMIT_BURST)
+        await self.accept(TRACKING_SUBPROTOCOL)
+        grant: TrackingGrant | None = self.scope.get("tracking")
+        self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
+        if grant is None or grant.order_id is None:
+            await self.refuse(CLOSE_UNAUTHENTICATED, "bad or expired tracking link")
+            return
+        if grant.order_id != self.order_id:
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        self.token = grant.token
+        metrics.socket_opened(self)
+        self._watch_task = asyncio.ensure_future(self._watch_credentials(None))
+        await self.connected()
+
+    async def open_stream(self) -> None:
+        # As OrderConsumer: join first, then read the log, so the seam has no gap and no duplicate.
+        await self.join(push.order_group(self.order_id))
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
+        if after_seq is None:
+            self.stream.start_at(self.order_id, await database_sync_to_async(selectors.current_seq)(self.order_id))
+        else:
+            await self.replay(self.order_id, after_seq)
+        self.follow(positions.Following(order_id=self.order_id))
+
+    async def still_entitled(self) -> bool:
+        """The link is still good (not rotated, not expired, its order still there); else close with 4001."""
+        try:
+            order = await database_sync_to_async(tracking.verify)(self.token)
+        except tracking.BadTrackingToken:
+            await self.refuse(CLOSE_UNAUTHENTICATED, "tracking link no longer valid")
+            return False
+        except DatabaseError as exc:
+            logger.warning("Tracking link not re-checked, database unavailable: %s", exc)
+            return True
+        if order.pk != self.order_id:
+            await self.refuse(CLOSE_FORBIDDEN)
+            return False
+        return True
+
+    async def presence_changed(self, message: dict[str, Any]) -> None:
+        """Who watches an order is for staff only."""
 
 
 class ChatConsumer(WatchingConsumer):

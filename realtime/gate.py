@@ -15,7 +15,7 @@ from django.http.request import split_domain_port, validate_host
 
 from config.origins import canonical_origin
 from realtime import metrics
-from realtime.auth import token_from_scope
+from realtime.auth import token_from_scope, tracking_token_from_scope
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class HandshakeGate:
         if refusal is not None:
             metrics.handshake_refused(refusal)
             return await deny(scope, receive, send, status=429, reason="too many handshakes")
-        by_token = token_from_scope(scope) is not None
+        by_token = token_from_scope(scope) is not None or tracking_token_from_scope(scope) is not None
         if not origin_allowed(scope, by_token=by_token):
             metrics.handshake_refused("origin")
             logger.info("WebSocket refused: origin %r not allowed", header(scope, b"origin"))

@@ -1,4 +1,4 @@
-"""The Celery queues (realtime, email, periodic) and the router that sends each task to its queue."""
+"""The Celery queues (realtime, email, webhooks, periodic) and the router that sends each task to its queue."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from django.conf import settings
 TASKS_BY_QUEUE: dict[str, list[str]] = {
     "realtime": ["orders.tasks.send_order_update"],
     "email": ["orders.tasks.email_order_update"],
+    "webhooks": ["integrations.tasks.deliver_webhook"],
     "periodic": [
         "orders.tasks.republish_unpublished_events",
         "orders.tasks.alert_stuck_orders",
         "orders.tasks.prune_presence",
+        "integrations.tasks.send_due_webhooks",
     ],
 }
 QUEUES = tuple(TASKS_BY_QUEUE)

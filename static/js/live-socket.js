@@ -1,6 +1,7 @@
 // A WebSocket that keeps itself connected: exponential backoff with jitter, a ping heartbeat with a pong
 // deadline, and a state ("connecting" | "live" | "reconnecting" | "offline") for the connection indicator.
-// The URL is asked for on every attempt, so a page can resume with its latest after_seq.
+// The URL is asked for on every attempt, so a page can resume with its latest after_seq. `protocols` (optional)
+// are the Sec-WebSocket-Protocol values offered, e.g. ["tracking", token] on a guest tracking page.
 
 // Close codes after which retrying cannot help (see docs/protocol.md).
 const FINAL_CLOSE_CODES = new Set([4001, 4003, 4004]);
@@ -29,8 +30,9 @@ export function backoffDelay(attempt, { baseMs, maxMs } = BACKOFF) {
 }
 
 export class LiveSocket {
-  constructor({ url, onFrame, onState, onOpen, timing }) {
+  constructor({ url, protocols, onFrame, onState, onOpen, timing }) {
     this.url = url;
+    this.protocols = protocols;
     this.onFrame = onFrame;
     this.onState = onState || (() => {});
     this.onOpen = onOpen || (() => {});
@@ -65,7 +67,8 @@ export class LiveSocket {
   connect() {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    const socket = new WebSocket(wsUrl(this.url()));
+    const socket = this.protocols ? new WebSocket(wsUrl(this.url()), this.protocols)
+      : new WebSocket(wsUrl(this.url()));
     this.socket = socket;
     // A handshake that never completes (a frozen server accepts TCP but never answers) counts as a failure.
     this.expectWithin(socket);
@@ -102,7 +105,8 @@ export class LiveSocket {
       if (this.stopped) return;
       if (FINAL_CLOSE_CODES.has(event.code)) {
         this.stopped = true;
-        this.setState("offline", event.code === 4001 ? "Please log in again" : "Not available");
+        this.setState("offline", event.code !== 4001 ? "Not available"
+          : this.protocols ? "This link is no longer valid" : "Please log in again");
         return;
       }
       this.scheduleRetry();

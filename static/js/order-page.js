@@ -1,5 +1,6 @@
 // The order page: a live status timeline (resumable with after_seq, de-duplicated by seq), the order's
-// chat, and for staff who else is watching.
+// chat, and for staff who else is watching. On a guest tracking link (data.tracking) it is read-only: the status
+// socket authenticates by the link's token, and there is no chat.
 
 import { LiveSocket } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
@@ -57,6 +58,11 @@ function showStatus(frame) {
 // after `seq` never happened as far as the server knows. Continue from `seq` and re-read the order's history.
 async function resetTo(seq) {
   lastSeq = seq;
+  if (data.tracking) {
+    // A guest cannot read the API: the page itself is the order as it is now.
+    window.location.reload();
+    return;
+  }
   for (const item of [...timeline.children]) if (Number(item.dataset.seq) > seq) item.remove();
   showNewest();
   const response = await fetch(`/api/orders/${data.orderId}/`, { credentials: "same-origin" });
@@ -75,6 +81,7 @@ function showNewest() {
 
 const statusSocket = new LiveSocket({
   url: () => `/ws/orders/${data.orderId}/?after_seq=${lastSeq}`,
+  protocols: data.tracking ? ["tracking", data.tracking] : undefined,
   onState: (state, detail) => indicator("status", state, detail),
   onFrame(frame) {
     if (frame.type === "presence") {
@@ -104,72 +111,76 @@ function showWatchers(watchers) {
   element.textContent = others.length ? [...new Set(others)].join(", ") : "Nobody else.";
 }
 
-// --- Chat ---
-const chatLog = document.getElementById("chat-log");
-const chatForm = document.getElementById("chat-form");
-const chatText = document.getElementById("chat-text");
-const chatSend = document.getElementById("chat-send");
-const chatError = document.getElementById("chat-error");
-// The server sends the last 50 messages on every join: show each id once.
-const seenMessages = new Set();
+// --- Chat (not on a guest tracking page) ---
+function startChat() {
+  const chatLog = document.getElementById("chat-log");
+  const chatForm = document.getElementById("chat-form");
+  const chatText = document.getElementById("chat-text");
+  const chatSend = document.getElementById("chat-send");
+  const chatError = document.getElementById("chat-error");
+  // The server sends the last 50 messages on every join: show each id once.
+  const seenMessages = new Set();
 
-function showMessage(frame) {
-  if (seenMessages.has(frame.id)) return;
-  seenMessages.add(frame.id);
-  document.getElementById("chat-empty").hidden = true;
-  const item = document.createElement("li");
-  item.className = frame.sender === data.user ? "mine" : "theirs";
-  const meta = document.createElement("p");
-  meta.className = "chat-meta";
-  const who = document.createElement("strong");
-  who.textContent = frame.sender === data.user ? "You" : frame.sender;
-  meta.append(who, " · ", timeElement(frame.at));
-  const text = document.createElement("p");
-  text.className = "chat-text";
-  text.textContent = frame.text;
-  item.append(meta, text);
-  chatLog.append(item);
-  chatLog.scrollTop = chatLog.scrollHeight;
-}
+  function showMessage(frame) {
+    if (seenMessages.has(frame.id)) return;
+    seenMessages.add(frame.id);
+    document.getElementById("chat-empty").hidden = true;
+    const item = document.createElement("li");
+    item.className = frame.sender === data.user ? "mine" : "theirs";
+    const meta = document.createElement("p");
+    meta.className = "chat-meta";
+    const who = document.createElement("strong");
+    who.textContent = frame.sender === data.user ? "You" : frame.sender;
+    meta.append(who, " · ", timeElement(frame.at));
+    const text = document.createElement("p");
+    text.className = "chat-text";
+    text.textContent = frame.text;
+    item.append(meta, text);
+    chatLog.append(item);
+    chatLog.scrollTop = chatLog.scrollHeight;
+  }
 
-function setChatEnabled(enabled) {
-  chatSend.disabled = !enabled;
-}
+  function setChatEnabled(enabled) {
+    chatSend.disabled = !enabled;
+  }
 
-const chatSocket = new LiveSocket({
-  url: () => `/ws/orders/${data.orderId}/chat/`,
-  onState(state, detail) {
-    indicator("chat", state, detail);
-    setChatEnabled(state === "live");
-  },
-  onFrame(frame) {
-    if (frame.type === "chat.message") showMessage(frame);
-    else if (frame.type === "presence") showWatchers(frame.watchers);
-    else if (frame.type === "error") {
-      chatError.textContent = frame.detail;
+  const chatSocket = new LiveSocket({
+    url: () => `/ws/orders/${data.orderId}/chat/`,
+    onState(state, detail) {
+      indicator("chat", state, detail);
+      setChatEnabled(state === "live");
+    },
+    onFrame(frame) {
+      if (frame.type === "chat.message") showMessage(frame);
+      else if (frame.type === "presence") showWatchers(frame.watchers);
+      else if (frame.type === "error") {
+        chatError.textContent = frame.detail;
+        chatError.hidden = false;
+      }
+    },
+  }).start();
+
+  chatForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = chatText.value.trim();
+    if (!text) return;
+    chatError.hidden = true;
+    if (chatSocket.send({ type: "message", text })) {
+      chatText.value = "";
+    } else {
+      chatError.textContent = "Not connected; your message was not sent. Try again in a moment.";
       chatError.hidden = false;
     }
-  },
-}).start();
+  });
 
-chatForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = chatText.value.trim();
-  if (!text) return;
-  chatError.hidden = true;
-  if (chatSocket.send({ type: "message", text })) {
-    chatText.value = "";
-  } else {
-    chatError.textContent = "Not connected; your message was not sent. Try again in a moment.";
-    chatError.hidden = false;
-  }
-});
+  chatText.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      chatForm.requestSubmit();
+    }
+  });
+}
 
-chatText.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey) {
-    event.preventDefault();
-    chatForm.requestSubmit();
-  }
-});
+if (!data.tracking) startChat();
 
 renderProgress(data.status);

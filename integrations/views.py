@@ -1,0 +1,47 @@
+"""The guest tracking page: an order's live page by its tracking link, without logging in, read-only."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from integrations import tracking
+from orders import selectors
+from orders.views import PROGRESS, socket_timing, status_labels
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+@never_cache
+def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The customer's order page in guest mode: status, timeline and items; no chat, no address, no other
+    orders, nothing of the customer's account."""
+    try:
+        order = tracking.verify(token)
+    except tracking.BadTrackingToken as exc:
+        logger.info("Tracking link refused: %s", exc)  # why, never the token
+        return render(request, "integrations/tracking_invalid.html", status=404)
+    context = {
+        "guest": True,
+        "order": order,
+        "items": list(order.items.all()),
+        "events": selectors.events_after(order.pk, 0),
+        "progress": [(status.value, status.label) for status in PROGRESS],
+        "page_data": {
+            "orderId": order.pk,
+            "seq": order.seq,
+            "status": order.status,
+            "labels": status_labels(),
+            "progress": [status.value for status in PROGRESS],
+            "user": "",
+            "isStaff": False,
+            "tracking": token,
+            "socket": socket_timing(),
+        },
+    }
+    return render(request, "orders/order_page.html", context)
