@@ -116,7 +116,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     search_fields = ["webhook_id", "endpoint__url", "event__order__number"]
     list_select_related = ["endpoint", "event"]
     fields = ["webhook_id", "endpoint", "event", "event_type", "status", "attempts", "next_attempt_at",
-              "delivered_at", "created_at", "payload"]
+              "enqueued_at", "leased_until", "delivered_at", "created_at", "payload"]
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
     actions = [resend_deliveries]

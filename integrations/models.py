@@ -64,8 +64,13 @@ class WebhookDelivery(models.Model):
     payload = models.JSONField()
     status = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    # When the next attempt is due; while an attempt runs, the end of its lease (a killed worker's claim lapses).
+    # When the next attempt is due (None once delivered or failed).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Last handed to the broker: the sweep hands a due delivery over again only a lease later, so a backlog of
+    # queued tasks is not queued twice.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # While an attempt runs: its claim, which lapses by itself if the worker dies mid-attempt.
+    leased_until = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

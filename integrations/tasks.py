@@ -28,7 +28,7 @@ def enqueue_delivery(delivery_id: int) -> None:
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def send_due_webhooks() -> int:
     """The webhook outbox sweep (beat): enqueue every due delivery, and disable endpoints failing for days."""
-    due = webhooks.due_deliveries()
+    due = webhooks.take_due_deliveries()
     for delivery_id in due:
         enqueue_delivery(delivery_id)
     webhooks.disable_failing_endpoints()

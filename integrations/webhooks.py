@@ -7,7 +7,7 @@ import http.client
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -119,7 +119,8 @@ def record_deliveries(event: OrderEvent) -> list[WebhookDelivery]:
     body = payload(event)
     now = timezone.now()
     return WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(endpoint=endpoint, event=event, event_type=kind, payload=body, next_attempt_at=now)
+        [WebhookDelivery(endpoint=endpoint, event=event, event_type=kind, payload=body, next_attempt_at=now,
+                         enqueued_at=now)  # enqueued when this transaction commits (integrations/receivers.py)
          for endpoint in endpoints]
     )
 
@@ -133,14 +134,19 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
 
 
+def unleased(now: datetime) -> Q:
+    return Q(leased_until=None) | Q(leased_until__lte=now)
+
+
 def claim(delivery_id: int) -> WebhookDelivery | None:
     """Take a due delivery for one attempt: a conditional update, so two workers (the on-commit task and the
     sweep, a redelivered message) never send it at once. The claim is a lease: if the worker dies mid-attempt,
-    the delivery is due again when it lapses, and is re-sent under the same webhook-id."""
+    it lapses and the sweep sends the delivery again, under the same webhook-id."""
     now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status=WebhookDelivery.State.PENDING, next_attempt_at__lte=now, endpoint__enabled=True,
-    ).update(next_attempt_at=now + lease())
+        unleased(now), pk=delivery_id, status=WebhookDelivery.State.PENDING, next_attempt_at__lte=now,
+        endpoint__enabled=True,
+    ).update(leased_until=now + lease())
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
@@ -180,40 +186,47 @@ def finish(delivery: WebhookDelivery, logged: WebhookAttempt) -> None:
     now = timezone.now()
     attempts = delivery.attempts + 1
     endpoint = delivery.endpoint
+    done = {"attempts": attempts, "leased_until": None, "enqueued_at": None}
     if logged.succeeded:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.State.DELIVERED, attempts=attempts, delivered_at=now, next_attempt_at=None)
+            status=WebhookDelivery.State.DELIVERED, delivered_at=now, next_attempt_at=None, **done)
         WebhookEndpoint.objects.filter(pk=endpoint.pk).exclude(failing_since=None).update(failing_since=None)
         return
     delays = retry_delays()
     if attempts > len(delays):
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.State.FAILED, attempts=attempts, next_attempt_at=None)
+            status=WebhookDelivery.State.FAILED, next_attempt_at=None, **done)
         logger.warning("Webhook %s to endpoint %s failed %d times; giving up", delivery.webhook_id, endpoint.pk,
                        attempts)
     else:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            attempts=attempts, next_attempt_at=now + timedelta(seconds=delays[attempts - 1]))
+            next_attempt_at=now + timedelta(seconds=delays[attempts - 1]), **done)
     WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=logged.at)
     if logged.response_status == 410:
         # The spec's "Gone": the receiver asks not to be called again.
         disable_endpoint(endpoint=endpoint, reason="The endpoint answered 410 Gone.")
 
 
-def due_deliveries(*, limit: int = 500) -> list[int]:
-    """Deliveries whose next attempt is due (new ones the on-commit task missed, retries, lapsed claims)."""
-    return list(
+def take_due_deliveries(*, limit: int = 500) -> list[int]:
+    """The sweep's hand-off: deliveries due now (retries, new ones whose on-commit task was lost, lapsed claims of
+    killed workers) and not handed to the broker within a lease, marked as handed over now."""
+    now = timezone.now()
+    due = list(
         WebhookDelivery.objects.filter(
-            status=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now(), endpoint__enabled=True,
+            unleased(now), Q(enqueued_at=None) | Q(enqueued_at__lte=now - lease()),
+            status=WebhookDelivery.State.PENDING, next_attempt_at__lte=now, endpoint__enabled=True,
         ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
     )
+    WebhookDelivery.objects.filter(pk__in=due).update(enqueued_at=now)
+    return due
 
 
 def resend(deliveries: Iterable[WebhookDelivery]) -> list[int]:
     """Send deliveries again now (the admin's action), under their own webhook-id; returns their ids."""
     ids = [delivery.pk for delivery in deliveries]
+    now = timezone.now()
     WebhookDelivery.objects.filter(pk__in=ids).update(
-        status=WebhookDelivery.State.PENDING, next_attempt_at=timezone.now(), delivered_at=None)
+        status=WebhookDelivery.State.PENDING, next_attempt_at=now, enqueued_at=now, delivered_at=None)
     return ids
 
 

@@ -83,7 +83,8 @@ def test_a_failed_attempt_is_logged_and_retried_later_under_the_same_id(
     assert hook.failing_since == first.at
     assert webhooks.attempt(delivery.pk) is None  # not due yet
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    assert webhooks.due_deliveries() == [delivery.pk]
+    assert webhooks.take_due_deliveries() == [delivery.pk]
+    assert webhooks.take_due_deliveries() == []  # handed over once, not on every sweep
     second = webhooks.attempt(delivery.pk)
     assert second is not None and second.response_status == 200
     assert receiver.received[0].headers["webhook-id"] == receiver.received[1].headers["webhook-id"]
@@ -119,11 +120,13 @@ def test_a_claimed_delivery_is_not_sent_twice_until_its_lease_lapses(alice: Any,
     endpoint("http://127.0.0.1:1/hooks", ["order.created"])
     make_order(alice)
     delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(enqueued_at=None)  # its on-commit task was lost
     assert webhooks.claim(delivery.pk) is not None
     assert webhooks.claim(delivery.pk) is None  # a second worker, or the sweep, while the first one sends
-    assert webhooks.due_deliveries() == []
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())  # the lease lapsed
-    assert webhooks.due_deliveries() == [delivery.pk]
+    assert webhooks.take_due_deliveries() == []
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(leased_until=timezone.now())  # the worker died
+    assert webhooks.take_due_deliveries() == [delivery.pk]
+    assert webhooks.claim(delivery.pk) is not None
 
 
 def test_410_gone_disables_the_endpoint_and_tells_staff(
@@ -164,7 +167,8 @@ def test_disabled_endpoints_get_no_new_deliveries_and_send_none_pending(alice: A
     WebhookEndpoint.objects.filter(pk=hook.pk).update(enabled=False)
     make_order(alice)
     assert WebhookDelivery.objects.count() == 1
-    assert webhooks.due_deliveries() == []
+    WebhookDelivery.objects.update(enqueued_at=None)
+    assert webhooks.take_due_deliveries() == []
     assert webhooks.claim(WebhookDelivery.objects.get().pk) is None
 
 
@@ -188,6 +192,6 @@ def test_the_sweep_enqueues_due_deliveries(alice: Any, receiver: Receiver, priva
         # Not committed yet: nothing sent; the eager on-commit task sends it once this block commits.
         assert receiver.received == []
     assert len(receiver.received) == 1
-    WebhookDelivery.objects.update(status="pending", next_attempt_at=timezone.now())
+    WebhookDelivery.objects.update(status="pending", next_attempt_at=timezone.now(), enqueued_at=None)
     assert tasks.send_due_webhooks() == 1
     assert len(receiver.received) == 2
