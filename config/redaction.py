@@ -1,5 +1,6 @@
 """Keeps bearer tokens out of every log line: `token=`-style query values, anything shaped like a JWT, guest
-tracking tokens (`trk_...`) and the token segment of tracking links (`/t/<token>`) are replaced before any handler sees the record, whichever library logged it (Django, channels, uvicorn, celery)."""
+tracking tokens (`trk_...`) and the token segment of tracking links (`/t/<token>`) are replaced before any
+handler sees the record, whichever library logged it (Django, channels, uvicorn, celery)."""
 
 from __future__ import annotations
 

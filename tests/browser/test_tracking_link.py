@@ -1,0 +1,52 @@
+"""A guest tracking link in Debian's chromium against real uvicorn + celery: the order's page opens without
+logging in, goes live over the tracking socket, shows a status change without reload, and has no chat."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from integrations import tracking
+from orders import services
+from orders.models import Order
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
+
+
+async def test_a_tracking_link_shows_a_live_status_change_without_logging_in(
+    staff: Any, alice_order: Order, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    path = await asyncio.to_thread(tracking.tracking_path, alice_order)
+    page = await (await new_context()).new_page()  # no cookies: nobody is logged in
+    failed: list[str] = []  # the page's own requests that were refused (its script, styles, the API)
+    page.on("response", lambda response: failed.append(response.url)
+            if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+    await page.goto(server.http + path)
+    await expect(page.locator("h1")).to_have_text(f"Order {alice_order.number}")
+    await expect(page.locator("#connection")).to_have_text("Live")
+    assert await page.locator("#chat-form").count() == 0
+    assert await page.get_by_text("1 Test Street").count() == 0
+    await page.evaluate("window.notReloaded = true")
+
+    await asyncio.to_thread(services.change_status, order=alice_order, to="confirmed", actor=staff)
+    await expect(page.locator('#timeline li[data-seq="2"] .timeline-status')).to_have_text("Confirmed")
+    await expect(page.locator("#current-status")).to_have_text("Confirmed")
+    assert await page.evaluate("window.notReloaded") is True
+    assert failed == []
+
+
+async def test_a_rotated_link_shows_that_it_is_no_longer_valid(
+    alice_order: Order, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    path = await asyncio.to_thread(tracking.tracking_path, alice_order)
+    await asyncio.to_thread(tracking.rotate, order=alice_order)
+    page = await (await new_context()).new_page()
+    response = await page.goto(server.http + path)
+    assert response is not None and response.status == 404
+    await expect(page.locator("h1")).to_have_text("This tracking link is not valid")
