@@ -506,6 +506,10 @@ WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", Fa
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 # How long an attempt holds its delivery: a worker killed mid-attempt frees it for the sweep after this.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+if WEBHOOK_LEASE_SECONDS <= 2 * WEBHOOK_TIMEOUT_SECONDS:
+    # A lease that lapsed while its attempt still waits would let the sweep send the same delivery twice at once.
+    raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must be more than twice WEBHOOK_TIMEOUT_SECONDS "
+                               "(an attempt waits up to that long: the connect, then the answer)")
 # Waits before each retry (seconds): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, about 27 h in all (the spec's
 # example schedule); then the delivery has failed.
 try:

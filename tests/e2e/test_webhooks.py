@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 WEBHOOK_ENV = {
     "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
     "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1",
-    "WEBHOOK_TIMEOUT_SECONDS": "5",
+    "WEBHOOK_TIMEOUT_SECONDS": "3",
     "WEBHOOK_LEASE_SECONDS": "8",
 }
 
@@ -107,8 +107,9 @@ def test_a_worker_killed_mid_delivery_loses_no_event(
     # The receiver sits on the first request far longer than the test: the worker sending it is killed meanwhile.
     receiver = start_receiver(start_process, platform_env, endpoint, port, HOLD_FIRST_SECONDS="300")
     schedule_webhook_sweep(every=1)
-    # Its timeout outlasts the test, so only the kill ends its attempt; its claim lapses WEBHOOK_LEASE_SECONDS later.
-    doomed = start_worker(env={**WEBHOOK_ENV, "WEBHOOK_TIMEOUT_SECONDS": "300"}, name="doomed", concurrency=1)
+    # Only the kill ends its attempt (its timeout is far off); its claim lapses WEBHOOK_LEASE_SECONDS after it began.
+    doomed_env = {**WEBHOOK_ENV, "WEBHOOK_TIMEOUT_SECONDS": "20", "WEBHOOK_LEASE_SECONDS": "45"}
+    doomed = start_worker(env=doomed_env, name="doomed", concurrency=1)
     start_beat(env=WEBHOOK_ENV)
 
     order = make_order(alice)
@@ -127,4 +128,7 @@ def test_a_worker_killed_mid_delivery_loses_no_event(
     assert sorted(r["seq"] for r in ok) == [1, 2, 3], "each event delivered once"
     assert held in {r["id"] for r in ok if r["seq"] == 1}, "the interrupted delivery is resent under its id"
     wait_until(lambda: WebhookDelivery.objects.filter(status="delivered").count() == 3, "all marked delivered")
+    # The killed attempt never finished (no timeout, no answer logged): the survivor's is the only one.
+    interrupted = WebhookDelivery.objects.get(webhook_id=held)
+    assert list(interrupted.attempt_log.values_list("response_status", flat=True)) == [200]
     assert Order.objects.get(pk=order.pk).seq == 3

@@ -104,3 +104,13 @@ def test_status_emails_carry_the_tracking_link(alice_order: Order, settings: Any
     event = services.change_status(order=alice_order, to="confirmed", actor=None)
     assert services.email_status_change(event_id=event.pk)
     assert tracking.tracking_url(alice_order) in mail.outbox[0].body
+
+
+def test_tracking_tokens_are_redacted_from_log_lines() -> None:
+    from config.redaction import redact
+
+    token = "trk_12.0.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd"
+    line = f'127.0.0.1:5000 - "GET /t/{token} HTTP/1.1" 200'
+    assert token not in redact(line) and "/t/[redacted]" in redact(line)
+    assert token not in redact(f"offered protocols tracking, {token}")
+    assert redact("GET /static/js/order-page.js") == "GET /static/js/order-page.js"
