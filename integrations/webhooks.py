@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations import sending, targets
@@ -141,15 +141,26 @@ def unleased(now: datetime) -> Q:
 def claim(delivery_id: int) -> WebhookDelivery | None:
     """Take a due delivery for one attempt: a conditional update, so two workers (the on-commit task and the
     sweep, a redelivered message) never send it at once. The claim is a lease: if the worker dies mid-attempt,
-    it lapses and the sweep sends the delivery again, under the same webhook-id."""
+    it lapses and the sweep sends the delivery again, under the same webhook-id.
+
+    The attempt is counted here, before it is made: one that never ends (a killed worker, a hung one) still
+    spends the retry schedule, so an endpoint that hangs its callers cannot be retried forever."""
     now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
         unleased(now), pk=delivery_id, status=WebhookDelivery.State.PENDING, next_attempt_at__lte=now,
         endpoint__enabled=True,
-    ).update(leased_until=now + lease())
+    ).update(leased_until=now + lease(), attempts=F("attempts") + 1)
     if not claimed:
         return None
-    return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    if delivery.attempts > len(retry_delays()) + 1:
+        # Earlier attempts were interrupted until the schedule ran out.
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=WebhookDelivery.State.FAILED, next_attempt_at=None, leased_until=None, enqueued_at=None)
+        logger.warning("Webhook %s: attempts interrupted %d times; giving up", delivery.webhook_id,
+                       delivery.attempts - 1)
+        return None
+    return delivery
 
 
 def attempt(delivery_id: int) -> WebhookAttempt | None:
@@ -184,9 +195,9 @@ def attempt(delivery_id: int) -> WebhookAttempt | None:
 
 def finish(delivery: WebhookDelivery, logged: WebhookAttempt) -> None:
     now = timezone.now()
-    attempts = delivery.attempts + 1
+    attempts = delivery.attempts  # this one included (claim)
     endpoint = delivery.endpoint
-    done = {"attempts": attempts, "leased_until": None, "enqueued_at": None}
+    done = {"leased_until": None, "enqueued_at": None}
     if logged.succeeded:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.State.DELIVERED, delivered_at=now, next_attempt_at=None, **done)
@@ -222,11 +233,13 @@ def take_due_deliveries(*, limit: int = 500) -> list[int]:
 
 
 def resend(deliveries: Iterable[WebhookDelivery]) -> list[int]:
-    """Send deliveries again now (the admin's action), under their own webhook-id; returns their ids."""
+    """Send deliveries again now (the admin's action), under their own webhook-id, with a fresh retry schedule
+    (their attempt log is kept); returns their ids."""
     ids = [delivery.pk for delivery in deliveries]
     now = timezone.now()
     WebhookDelivery.objects.filter(pk__in=ids).update(
-        status=WebhookDelivery.State.PENDING, next_attempt_at=now, enqueued_at=now, delivered_at=None)
+        status=WebhookDelivery.State.PENDING, attempts=0, next_attempt_at=now, enqueued_at=now, leased_until=None,
+        delivered_at=None)
     return ids
 
 

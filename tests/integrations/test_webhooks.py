@@ -161,6 +161,21 @@ def test_an_endpoint_failing_for_days_is_disabled_and_staff_are_emailed(
     assert webhooks.disable_failing_endpoints() == []  # once
 
 
+def test_attempts_that_never_end_still_spend_the_retry_schedule(
+        alice: Any, private_targets: None, settings: Any) -> None:
+    settings.WEBHOOK_RETRY_DELAYS = [0, 0]
+    endpoint("http://127.0.0.1:1/hangs", ["order.created"])
+    make_order(alice)
+    delivery = WebhookDelivery.objects.get()
+    for expected in (1, 2, 3):
+        assert webhooks.claim(delivery.pk) is not None  # a worker takes it and is killed mid-attempt
+        assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == expected
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(leased_until=timezone.now())
+    assert webhooks.claim(delivery.pk) is None
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.next_attempt_at) == ("failed", None)
+
+
 def test_disabled_endpoints_get_no_new_deliveries_and_send_none_pending(alice: Any, private_targets: None) -> None:
     hook = endpoint("http://127.0.0.1:1/hooks")
     make_order(alice)
