@@ -3,8 +3,6 @@ gets the tracking one)."""
 
 from typing import Any
 
-from typing import Any
-
 from django.urls import path, re_path
 
 from realtime.consumers import ChatConsumer, NotificationConsumer, OrderConsumer, TrackingConsumer
@@ -19,7 +17,6 @@ def by_credentials(member: Any, guest: Any) -> Any:
     return app
 
 
-
 async def no_such_endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A path no route matches: refused before the handshake, with HTTP 404 where the server lets the app answer
     one (ASGI's websocket.http.response extension: uvicorn), else a plain refusal (403: daphne). Never a 500."""
@@ -31,6 +28,7 @@ async def no_such_endpoint(scope: dict[str, Any], receive: Any, send: Any) -> No
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close"})
+
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
