@@ -49,7 +49,7 @@ def test_worker_health_check_is_the_consuming_check_not_a_process_check(compose:
 def test_documented_split_workers_are_the_tested_commands() -> None:
     """docs/deployment.md's split deployment names worker_command's own queue subsets."""
     text = (ROOT / "docs" / "deployment.md").read_text()
-    for queues in (["realtime"], ["email", "periodic"]):
+    for queues in (["realtime"], ["email", "webhooks", "periodic"]):
         command = bare(worker_command(queues=queues))
         assert f"command: {json.dumps(command)}" in text, command
 

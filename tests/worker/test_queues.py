@@ -1,4 +1,4 @@
-"""Each task goes to its queue (realtime, email, periodic), under the deployment's prefix; workers consume all
+"""Each task goes to its queue (realtime, email, webhooks, periodic), under the deployment's prefix; workers consume all
 of them unless told which."""
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ def queue_of(task_name: str) -> str:
 
 
 def test_pushes_email_and_periodic_work_each_go_to_their_own_queue() -> None:
-    assert QUEUES == ("realtime", "email", "periodic")
+    assert QUEUES == ("realtime", "email", "webhooks", "periodic")
     assert queue_of("orders.tasks.send_order_update") == "realtime"
     assert queue_of("orders.tasks.email_order_update") == "email"
-    for name in ("republish_unpublished_events", "alert_stuck_orders", "prune_presence"):
-        assert queue_of(f"orders.tasks.{name}") == "periodic"
+    assert queue_of("integrations.tasks.deliver_webhook") == "webhooks"
+    for name in ("orders.tasks.republish_unpublished_events", "orders.tasks.alert_stuck_orders",
+                 "orders.tasks.prune_presence", "integrations.tasks.send_due_webhooks"):
+        assert queue_of(name) == "periodic"
 
 
 def test_every_task_of_ours_has_a_queue_chosen_for_it() -> None:
