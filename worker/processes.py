@@ -45,10 +45,12 @@ def daphne_command(*, host: str = "127.0.0.1", port: int = 8000) -> list[str]:
 
     Its frame limit (incoming frames only) is the app's; a message may still come in frames up to
     DAPHNE_MESSAGE_BYTES, at its full size on the wire (daphne offers no compression), and the app closes it 4009.
+    Its access log, printed outside Python's logging (so unredacted: tracking links carry a token in the path), is
+    off, as uvicorn's is; nginx logs each request.
     """
     return [str(BIN / "daphne"), "--bind", host, "--port", str(port), "--websocket-max-frame-size",
             str(ws_max_message_bytes()), "--websocket-max-message-size", str(DAPHNE_MESSAGE_BYTES),
-            "--proxy-headers", "config.asgi:application"]
+            "--proxy-headers", "--access-log", "/dev/null", "config.asgi:application"]
 
 
 def worker_command(*, concurrency: int = 2, hostname: str = "worker@%h", pool: str | None = None,

@@ -90,3 +90,17 @@ async def test_websocket_through_nginx_gets_the_status_event(
         await asyncio.to_thread(services.change_status, order=alice_order, to="confirmed", actor=None)
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert (frame["type"], frame["order_id"], frame["status"]) == ("order.status", alice_order.pk, "confirmed")
+
+
+def test_nginx_logs_tracking_links_without_their_token(nginx: Nginx, alice_order: Order) -> None:
+    from integrations import tracking
+
+    token = tracking.tracking_token(alice_order)
+    assert get(f"{nginx.http}/t/{token}")[0] == 200
+    for _ in range(50):  # nginx writes the access-log line just after the response has gone out
+        logged = [json.loads(line) for line in nginx.access_log.read_text().splitlines()]
+        if any(entry["uri"] == "/t/[redacted]" for entry in logged):
+            break
+        time.sleep(0.1)
+    assert any(entry["uri"] == "/t/[redacted]" for entry in logged), logged
+    assert token.rsplit(".", 1)[1] not in nginx.access_log.read_text()
