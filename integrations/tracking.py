@@ -14,7 +14,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -88,10 +87,11 @@ def verify(token: str) -> Order:
 
 
 def rotate(*, order: Order) -> str:
-    """Invalidate the order's earlier tracking links; returns its new token."""
+    """Invalidate the order's earlier tracking links; returns its new token. Pages open on them close at once
+    (integrations.receivers)."""
     with transaction.atomic():
-        key, created = TrackingKey.objects.get_or_create(order=order, defaults={"version": 1,
-                                                                                "rotated_at": timezone.now()})
-        if not created:
-            TrackingKey.objects.filter(pk=key.pk).update(version=F("version") + 1, rotated_at=timezone.now())
+        key, _ = TrackingKey.objects.select_for_update().get_or_create(order=order)
+        key.version += 1
+        key.rotated_at = timezone.now()
+        key.save()
     return tracking_token(order)

@@ -71,10 +71,12 @@ async def test_the_chat_and_notification_sockets_refuse_tracking_tokens(alice_or
     assert await close_code(guest("/ws/notifications/", token)) == 4001
 
 
-async def test_a_rotated_link_closes_its_open_socket(alice_order: Order, settings: Any) -> None:
-    settings.WS_REAUTH_INTERVAL_SECONDS = 1
+async def test_a_rotated_link_closes_its_open_socket_at_once(alice_order: Order, settings: Any) -> None:
+    settings.WS_REAUTH_INTERVAL_SECONDS = 3600  # not the periodic re-check: the rotation's own
     comm = guest(f"/ws/orders/{alice_order.pk}/", await token_of(alice_order))
     assert (await comm.connect())[0]
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from(timeout=3) == {"type": "pong"}  # joined its groups
     await database_sync_to_async(tracking.rotate)(order=alice_order)
     message = await comm.receive_output(timeout=5)
     assert message == {"type": "websocket.close", "code": 4001, "reason": "tracking link no longer valid"}
