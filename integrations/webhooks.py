@@ -146,9 +146,11 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
     The attempt is counted here, before it is made: one that never ends (a killed worker, a hung one) still
     spends the retry schedule, so an endpoint that hangs its callers cannot be retried forever."""
     now = timezone.now()
+    # No join in this UPDATE (Django would move every condition into a subquery, which PostgreSQL does not
+    # re-check against a row another claim just changed): the endpoint is checked by a subquery of its own.
     claimed = WebhookDelivery.objects.filter(
         unleased(now), pk=delivery_id, status=WebhookDelivery.State.PENDING, next_attempt_at__lte=now,
-        endpoint__enabled=True,
+        endpoint_id__in=WebhookEndpoint.objects.filter(enabled=True).values("pk"),
     ).update(leased_until=now + lease(), attempts=F("attempts") + 1)
     if not claimed:
         return None
@@ -198,20 +200,20 @@ def finish(delivery: WebhookDelivery, logged: WebhookAttempt) -> None:
     attempts = delivery.attempts  # this one included (claim)
     endpoint = delivery.endpoint
     done = {"leased_until": None, "enqueued_at": None}
+    # Only while this attempt's lease is the delivery's: one that outlived its lease leaves the row to the newer
+    # attempt that took it over.
+    ours = WebhookDelivery.objects.filter(pk=delivery.pk, leased_until=delivery.leased_until)
     if logged.succeeded:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.State.DELIVERED, delivered_at=now, next_attempt_at=None, **done)
+        ours.update(status=WebhookDelivery.State.DELIVERED, delivered_at=now, next_attempt_at=None, **done)
         WebhookEndpoint.objects.filter(pk=endpoint.pk).exclude(failing_since=None).update(failing_since=None)
         return
     delays = retry_delays()
     if attempts > len(delays):
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.State.FAILED, next_attempt_at=None, **done)
+        ours.update(status=WebhookDelivery.State.FAILED, next_attempt_at=None, **done)
         logger.warning("Webhook %s to endpoint %s failed %d times; giving up", delivery.webhook_id, endpoint.pk,
                        attempts)
     else:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            next_attempt_at=now + timedelta(seconds=delays[attempts - 1]), **done)
+        ours.update(next_attempt_at=now + timedelta(seconds=delays[attempts - 1]), **done)
     WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=logged.at)
     if logged.response_status == 410:
         # The spec's "Gone": the receiver asks not to be called again.

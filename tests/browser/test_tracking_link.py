@@ -40,13 +40,17 @@ async def test_a_tracking_link_shows_a_live_status_change_without_logging_in(
     assert failed == []
 
 
-async def test_a_rotated_link_shows_that_it_is_no_longer_valid(
-    alice_order: Order, start_server: Any, start_worker: Any, new_context: Any
+async def test_a_rotated_link_stops_the_open_page_and_no_longer_opens(
+    alice_order: Order, start_server: Any, new_context: Any
 ) -> None:
     server = await asyncio.to_thread(start_server)
     path = await asyncio.to_thread(tracking.tracking_path, alice_order)
-    await asyncio.to_thread(tracking.rotate, order=alice_order)
     page = await (await new_context()).new_page()
+    await page.goto(server.http + path)
+    await expect(page.locator("#connection")).to_have_text("Live")
+
+    await asyncio.to_thread(tracking.rotate, order=alice_order)
+    await expect(page.locator("#connection")).to_have_text("Offline (This link is no longer valid)")
     response = await page.goto(server.http + path)
     assert response is not None and response.status == 404
     await expect(page.locator("h1")).to_have_text("This tracking link is not valid")

@@ -210,3 +210,20 @@ def test_the_sweep_enqueues_due_deliveries(alice: Any, receiver: Receiver, priva
     WebhookDelivery.objects.update(status="pending", next_attempt_at=timezone.now(), enqueued_at=None)
     assert tasks.send_due_webhooks() == 1
     assert len(receiver.received) == 2
+
+
+def test_the_claim_is_one_update_whose_conditions_postgres_rechecks(alice: Any, private_targets: None) -> None:
+    # Under READ COMMITTED, a blocked UPDATE re-checks its WHERE against the row the other claim just wrote, but
+    # not conditions hidden in a subquery over the same table (what Django makes of a filter with a join): two
+    # workers could then both claim one delivery.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    endpoint("http://127.0.0.1:1/hooks", ["order.created"])
+    make_order(alice)
+    delivery = WebhookDelivery.objects.get()
+    with CaptureQueriesContext(connection) as queries:
+        assert webhooks.claim(delivery.pk) is not None
+    update = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+    assert '"integrations_webhookdelivery"."leased_until"' in update.split("WHERE", 1)[1]
+    assert "JOIN" not in update
