@@ -88,6 +88,17 @@ def test_the_page_shows_the_order_without_login_and_nothing_personal(alice_order
     assert "no-store" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
 
 
+def test_staff_opening_a_tracking_link_see_the_guest_page_too(staff: Any, alice_order: Order) -> None:
+    from tests.twofactor import force_login_verified
+
+    client = Client()
+    force_login_verified(client, staff)
+    page = client.get(tracking.tracking_path(alice_order)).content.decode()
+    assert alice_order.number in page
+    assert "alice" not in page and "Edit in admin" not in page and 'id="watchers"' not in page
+    assert page.count('id="connection"') == 1
+
+
 def test_a_bad_link_gets_a_404_page_and_the_token_is_not_logged(alice_order: Order, caplog: Any) -> None:
     token = tracking.tracking_token(alice_order)
     bad = token[:-2] + ("xx" if not token.endswith("xx") else "yy")
