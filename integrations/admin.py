@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -30,7 +31,8 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ["url", "events", "description", "enabled"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if "url" in cleaned and "events" in cleaned:
             try:
                 cleaned["url"], cleaned["events"] = webhooks.clean_endpoint(cleaned["url"], list(cleaned["events"]))
@@ -65,7 +67,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     actions = [enable_endpoints, disable_endpoints]
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
-        if not change:
+        if not change and isinstance(request.user, User):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
@@ -89,8 +91,7 @@ class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["at", "response_status", "duration_ms", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "response_status", "duration_ms", "error")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -115,9 +116,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "event_type", "endpoint"]
     search_fields = ["webhook_id", "endpoint__url", "event__order__number"]
     list_select_related = ["endpoint", "event"]
-    fields = ["webhook_id", "endpoint", "event", "event_type", "status", "attempts", "next_attempt_at",
-              "enqueued_at", "leased_until", "delivered_at", "created_at", "payload"]
-    readonly_fields = fields
+    fields = readonly_fields = ("webhook_id", "endpoint", "event", "event_type", "status", "attempts",
+                                "next_attempt_at", "enqueued_at", "leased_until", "delivered_at", "created_at",
+                                "payload")
     inlines = [WebhookAttemptInline]
     actions = [resend_deliveries]
 

@@ -92,7 +92,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeTarget(f"the host {host!r} does not resolve: {exc}") from None
     # Drop an IPv6 scope (`fe80::1%eth0`): it is link-local, refused below anyway.
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
 def vet(url: str) -> Target:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
@@ -95,7 +95,7 @@ def clean_endpoint(url: Any, events: Any) -> tuple[str, list[str]]:
     return url, [name for name in EVENT_TYPES if name in events]
 
 
-def create_endpoint(*, url: Any, events: Any, created_by: AbstractBaseUser | None = None,
+def create_endpoint(*, url: Any, events: Any, created_by: User | None = None,
                     description: str = "") -> WebhookEndpoint:
     """Register an endpoint (InvalidEndpoint with field errors if not acceptable). Its addresses are vetted at
     every delivery, not only here: what a name resolves to changes."""

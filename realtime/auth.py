@@ -46,7 +46,7 @@ def token_from_scope(scope: dict[str, Any]) -> str | None:
 def tracking_token_from_scope(scope: dict[str, Any]) -> str | None:
     subprotocols = scope.get("subprotocols") or []
     if len(subprotocols) >= 2 and subprotocols[0] == TRACKING_SUBPROTOCOL:
-        return subprotocols[1]
+        return str(subprotocols[1])
     return None
 
 

@@ -52,6 +52,7 @@ NOT_FOUND = "no such order"
 TOO_MANY_FRAMES = "too many frames"
 TOO_MANY_CHAT_MESSAGES = "too many chat messages"
 FRAME_TOO_LARGE = "frame too large"
+TRACKING_LINK_INVALID = "tracking link not valid"
 
 
 class FrameError(Exception):
@@ -472,10 +473,10 @@ class TrackingConsumer(EventStreamConsumer):
         grant: TrackingGrant | None = self.scope.get("tracking")
         self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
         if grant is None or grant.order_id is None:
-            await self.refuse(CLOSE_UNAUTHENTICATED, "bad or expired tracking link")
+            await self.refuse(CLOSE_UNAUTHENTICATED, TRACKING_LINK_INVALID)
             return
         if grant.order_id != self.order_id:
-            await self.refuse(CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN, FORBIDDEN)
             return
         self.token = grant.token
         metrics.socket_opened(self)
@@ -498,13 +499,13 @@ class TrackingConsumer(EventStreamConsumer):
         try:
             order = await database_sync_to_async(tracking.verify)(self.token)
         except tracking.BadTrackingToken:
-            await self.refuse(CLOSE_UNAUTHENTICATED, "tracking link no longer valid")
+            await self.refuse(CLOSE_UNAUTHENTICATED, TRACKING_LINK_INVALID)
             return False
         except DatabaseError as exc:
             logger.warning("Tracking link not re-checked, database unavailable: %s", exc)
             return True
         if order.pk != self.order_id:
-            await self.refuse(CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN, FORBIDDEN)
             return False
         return True
 

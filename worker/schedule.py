@@ -28,6 +28,8 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob("Re-publish unpublished order events", "orders.tasks.republish_unpublished_events", 10, "seconds"),
     PeriodicJob("Alert staff about stuck orders", "orders.tasks.alert_stuck_orders", 15, "minutes"),
     PeriodicJob("Prune silent presence connections", "orders.tasks.prune_presence", 30, "seconds"),
+    # Due webhook deliveries (retries, lost hand-offs, lapsed leases) and failing endpoints (docs/reliability.md).
+    PeriodicJob("Send due webhook deliveries", "integrations.tasks.send_due_webhooks", 5, "seconds"),
 )
 
 # The first line of a synced row's description records what this module said when it last wrote the row.

@@ -4,7 +4,6 @@ mid-delivery loses no event."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import time
@@ -12,14 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.apps import apps
 
 from integrations import webhooks
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from orders import services
 from orders.models import Order
-from tests.conftest import make_order
 from tests.e2e.processes import Process, free_port
+from tests.helpers import make_order
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +30,12 @@ WEBHOOK_ENV = {
 
 
 def schedule_webhook_sweep(*, every: int) -> None:
+    """worker/schedule.py's webhook sweep, re-timed as ops would in the admin (start_beat syncs the schedule)."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    migration = importlib.import_module("integrations.migrations.0002_webhook_sweep_task")
-    migration.create_sweep_task(apps, None)
+    from worker.schedule import sync_schedule
+
+    sync_schedule()
     interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(task="integrations.tasks.send_due_webhooks").update(interval=interval)
 

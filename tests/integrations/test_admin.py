@@ -11,7 +11,7 @@ from django.test import Client
 from integrations import tracking, webhooks
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from orders.models import Order
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.integrations.conftest import Receiver
 from tests.twofactor import force_login_verified
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from integrations import tracking
 from orders import services
 from orders.models import Order
-from tests.realtime.conftest import close_code, communicator
+from tests.realtime.sockets import close_code, communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,7 +79,7 @@ async def test_a_rotated_link_closes_its_open_socket_at_once(alice_order: Order,
     assert await comm.receive_json_from(timeout=3) == {"type": "pong"}  # joined its groups
     await database_sync_to_async(tracking.rotate)(order=alice_order)
     message = await comm.receive_output(timeout=5)
-    assert message == {"type": "websocket.close", "code": 4001, "reason": "tracking link no longer valid"}
+    assert message == {"type": "websocket.close", "code": 4001, "reason": "tracking link not valid"}
     await comm.disconnect(code=4001)
 
 

@@ -16,7 +16,7 @@ from integrations import tasks, webhooks
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from orders import services
 from orders.models import Order
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.integrations.conftest import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +78,7 @@ def test_a_failed_attempt_is_logged_and_retried_later_under_the_same_id(
     assert first is not None and (first.response_status, first.error) == (500, "HTTP 500")
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.attempts == 1
+    assert delivery.next_attempt_at is not None
     assert timedelta(seconds=55) < delivery.next_attempt_at - timezone.now() <= timedelta(seconds=60)
     hook.refresh_from_db()
     assert hook.failing_since == first.at

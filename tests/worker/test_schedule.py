@@ -38,6 +38,7 @@ def test_migrate_writes_every_periodic_task_of_the_schedule() -> None:
         "Re-publish unpublished order events": ("orders.tasks.republish_unpublished_events", 10, "seconds"),
         "Alert staff about stuck orders": ("orders.tasks.alert_stuck_orders", 15, "minutes"),
         "Prune silent presence connections": ("orders.tasks.prune_presence", 30, "seconds"),
+        "Send due webhook deliveries": ("integrations.tasks.send_due_webhooks", 5, "seconds"),
     }
     first = dict(PeriodicTask.objects.values_list("name", "pk"))
     call_command("migrate", verbosity=0, interactive=False)
