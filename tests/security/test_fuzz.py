@@ -183,7 +183,7 @@ def test_no_frame_crashes_a_consumer_and_the_next_client_is_served(
     run()
 
 
-JSON_ANSWERS = {200, 204, 400, 401, 403, 404, 405, 409, 429}
+JSON_ANSWERS = {200, 204, 400, 401, 403, 404, 405, 409, 422, 429}
 
 
 def bodies() -> st.SearchStrategy[bytes]:
