@@ -15,6 +15,7 @@ from ninja.errors import HttpError, ValidationError
 from accounts.api_auth import BearerAuth, SessionAuth
 from orders.api import router as orders_router
 
+
 class JsonAPI(NinjaAPI):
     def get_content_type(self) -> str:
         # As Django's JsonResponse, which the API answered with before: JSON is UTF-8 by definition (RFC 8259).

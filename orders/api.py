@@ -8,6 +8,7 @@ import base64
 import binascii
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -30,6 +31,7 @@ from orders.schemas import (
     OrderPageOut,
     StatusChangeIn,
     StatusChangeOut,
+    Text,
     ValidationErrorOut,
 )
 from orders.states import IllegalTransition, Status
@@ -46,6 +48,8 @@ CURSOR_PREFIX = "v1:"
 MAX_ID = 2**63 - 1
 
 REFUSALS: dict[int | str, Any] = {401: Error, 403: Error, 422: ValidationErrorOut}
+# A body that is not JSON at all (ninja's parser): 400, before any field is looked at.
+WITH_BODY: dict[int | str, Any] = {400: Error, **REFUSALS}
 OrderId = Path(..., ge=1, le=MAX_ID)
 
 
@@ -132,7 +136,7 @@ class OrderListQuery(Schema):
     updated_since: AwareDatetime | None = Field(
         None, description="Only orders changed (`updated_at`) at or after this ISO 8601 time with its offset.")
     status: Status | None = None
-    external_ref: str | None = Field(None, max_length=100, description="Only the order with this shop reference.")
+    external_ref: Text | None = Field(None, max_length=100, description="Only the order with this shop reference.")
 
     @field_validator("cursor")
     @classmethod
@@ -140,6 +144,15 @@ class OrderListQuery(Schema):
         if value is not None and decode_cursor(value) is None:
             raise ValueError("Invalid cursor: send back the \"next\" of a previous answer.")
         return value
+
+    @field_validator("updated_since")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # PostgreSQL takes offsets up to ±15:59, ISO 8601 up to ±23:59: compare in UTC.
+        try:
+            return value.astimezone(UTC) if value is not None else None
+        except OverflowError:
+            raise ValueError("updated_since is out of range.") from None
 
 
 # --- Endpoints ----------------------------------------------------------------------------------------------
@@ -176,7 +189,7 @@ def get_order(request: HttpRequest, order_id: int = OrderId) -> dict[str, Any]:
 
 
 @router.post("/orders/{order_id}/status/", url_name="api-order-status", exclude_unset=True,
-             response={200: StatusChangeOut, 404: Error, 409: IllegalChange, **REFUSALS})
+             response={200: StatusChangeOut, 404: Error, 409: IllegalChange, **WITH_BODY})
 def change_order_status(request: HttpRequest, payload: StatusChangeIn, order_id: int = OrderId) -> Any:
     """Move the order to `status` (staff with `orders.change_order`, or an `orders:write` key); 409 with the
     reason when the state machine does not allow it."""
@@ -200,7 +213,7 @@ def _owner(caller: Any) -> str:
     return f"key:{caller.pk}" if isinstance(caller, ApiKey) else f"user:{caller.pk}"
 
 
-@router.post("/orders/", response={201: OrderDetailOut, 409: DuplicateOrder, **REFUSALS})
+@router.post("/orders/", response={201: OrderDetailOut, 409: DuplicateOrder, **WITH_BODY})
 def create_order(
     request: HttpRequest,
     payload: OrderIn,

@@ -18,6 +18,21 @@ DateTimeText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-
 MAX_ITEMS = 200
 
 
+def _storable(value: str) -> str:
+    # What PostgreSQL cannot store, refused here rather than failing there: NUL, and lone surrogates (valid in
+    # JSON's \u escapes, not in UTF-8).
+    if "\x00" in value:
+        raise ValueError("Text may not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (no lone surrogates).") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
 def _email(value: str) -> str:
     try:
         validate_email(value)
@@ -26,7 +41,7 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_email),
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_storable), AfterValidator(_email),
                   WithJsonSchema({"type": "string", "format": "email", "maxLength": 254})]
 
 
@@ -110,18 +125,18 @@ class StatusChangeOut(Schema):
 
 class CustomerIn(Schema):
     email: Email
-    name: str = Field("", max_length=300)
+    name: Text = Field("", max_length=300)
 
 
 class ItemIn(Schema):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     quantity: int = Field(ge=1, le=1_000_000)
     unit_price: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
 
 
 class OrderIn(Schema):
-    external_ref: str = Field("", max_length=100, description="The shop's own id for the order: unique.")
+    external_ref: Text = Field("", max_length=100, description="The shop's own id for the order: unique.")
     customer: CustomerIn
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
-    shipping_address: str = Field("", max_length=2000)
+    shipping_address: Text = Field("", max_length=2000)
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR.")

@@ -99,6 +99,8 @@ def test_list_filters_by_external_ref(writer: str) -> None:
     lambda b: b.update(currency="euro"),
     lambda b: b.update(external_ref="x" * 101),
     lambda b: b.update(items="three"),
+    lambda b: b["items"][0].update(name="nul\x00byte"),
+    lambda b: b.update(shipping_address="\ud800"),
 ])
 def test_an_invalid_order_gets_422_with_the_field_errors_and_creates_nothing(writer: str, change: Any) -> None:
     body = order_body()
