@@ -1,6 +1,6 @@
 """Order intake, POST /api/orders/: the order with its items and first event, the customer found or created by
 e-mail, 409 for a taken external_ref, 422 for a bad body, and Idempotency-Key (replay, misuse, concurrent
-retries on real PostgreSQL, pruning)."""
+retries on real PostgreSQL, pruning); the new order is pushed to staff like a status change."""
 
 import json
 import threading
@@ -8,15 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts import apikeys
+from accounts import apikeys, tokens
 from accounts.models import ApiKey
 from orders.models import IdempotencyKey, Order, OrderEvent
 from tests.conftest import make_user
+from tests.realtime.conftest import communicator
 
 
 @pytest.fixture
@@ -189,3 +191,21 @@ def test_concurrent_retries_with_one_key_create_one_order() -> None:
     assert len(answers) == 6
     assert {answer for answer in answers} == {answers[0]} and answers[0][0] == 201
     assert Order.objects.count() == 1 and get_user_model().objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("eager_celery")
+async def test_a_new_order_is_pushed_to_the_staff_stream_once_its_transaction_commits() -> None:
+    staff = await database_sync_to_async(make_user)("staff", is_staff=True)
+    secret = (await database_sync_to_async(apikeys.issue_api_key)(name="shop", scopes=["orders:write"]))[1]
+    stream = communicator("/ws/notifications/",
+                          subprotocols=["bearer", await database_sync_to_async(tokens.issue_access_token)(staff)])
+    assert (await stream.connect())[0]
+    await stream.send_json_to({"type": "ping"})
+    assert (await stream.receive_json_from(timeout=3))["type"] == "pong"
+    response = await database_sync_to_async(intake)(secret, order_body())
+    assert response.status_code == 201
+    frame = await stream.receive_json_from(timeout=5)
+    assert (frame["type"], frame["order_id"], frame["seq"], frame["status"], frame["previous"]) == (
+        "order.status", response.json()["id"], 1, "pending", None)
+    await stream.disconnect()
