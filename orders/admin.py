@@ -61,7 +61,7 @@ class OrderEventInline(admin.TabularInline):
     model = OrderEvent
     extra = 0
     can_delete = False
-    fields = ["seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    fields = ["seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
     readonly_fields = fields
     ordering = ["-seq"]
     verbose_name = "status event"
@@ -250,10 +250,10 @@ class ChatMessageAdmin(admin.ModelAdmin):
 class OrderEventAdmin(admin.ModelAdmin):
     """The outbox, for ops: which events were pushed and when."""
 
-    list_display = ["order", "seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    list_display = ["order", "seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
     list_filter = ["to_status", ("published_at", admin.EmptyFieldListFilter)]
     search_fields = ["order__number"]
-    list_select_related = ["order", "actor"]
+    list_select_related = ["order", "actor", "api_key"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
