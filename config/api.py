@@ -2,7 +2,7 @@
 
 Every refusal is JSON with a "detail": 401/403 from authentication, 404, 409 from the routers, 422 with the field
 "errors" for a request that does not validate. The token endpoints (/api/auth/…) are plain views in accounts/api.py
-(their throttling decides the order of checks), documented in docs/protocol.md."""
+(their throttling decides the order of checks) that its router puts in the document."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 
+from accounts.api import router as auth_router
 from accounts.api_auth import BearerAuth, SessionAuth
 from orders.api import router as orders_router
 
@@ -33,6 +34,7 @@ api = JsonAPI(
     openapi_url="/openapi.json",
     docs_url="/docs",
 )
+api.add_router("/auth/", auth_router)
 api.add_router("/", orders_router)
 
 

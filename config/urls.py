@@ -11,7 +11,7 @@ from realtime.metrics import metrics_view
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
-    # After accounts.urls: /api/auth/… are its plain views; the rest of /api/ is the ninja API.
+    # The JSON API (config/api.py): orders, and the token endpoints of accounts/api.py.
     path("api/", api.urls),
     path("healthz", healthz, name="healthz"),
     path("", views.home, name="home"),

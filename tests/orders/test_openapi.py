@@ -28,6 +28,9 @@ def test_openapi_document_lists_every_endpoint_with_its_security(db: None) -> No
     paths = document["paths"]
     assert set(paths["/api/orders/"]) == {"get", "post"}
     assert "get" in paths["/api/orders/{order_id}/"] and "post" in paths["/api/orders/{order_id}/status/"]
+    login = paths["/api/auth/token/"]["post"]
+    assert not login.get("security")  # no credentials needed to log in
+    assert "password" in login["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"BearerAuth", "SessionAuth"} <= set(document["components"]["securitySchemes"])
     intake = paths["/api/orders/"]["post"]
     assert {"201", "409", "422"} <= set(intake["responses"])
@@ -58,7 +61,8 @@ def secret(transactional_db: None) -> str:
 
 
 OPERATIONS = [("GET", "/api/orders/"), ("POST", "/api/orders/"), ("GET", "/api/orders/{order_id}/"),
-              ("POST", "/api/orders/{order_id}/status/")]
+              ("POST", "/api/orders/{order_id}/status/"),
+              ("POST", "/api/auth/token/"), ("POST", "/api/auth/refresh/"), ("POST", "/api/auth/logout/")]
 CHECKS = [not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance]
 
@@ -76,7 +80,7 @@ def test_no_request_gets_a_5xx_or_an_answer_off_the_schema(secret: str, method: 
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
     operation = schema[path][method]
 
-    @hypothesis_settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @hypothesis_settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         case.call_and_validate(headers={"Authorization": f"Bearer {secret}"}, checks=CHECKS)
