@@ -64,6 +64,15 @@ def test_illegal_change_answers_409_with_the_reason(staff: Any, alice_order: Ord
     assert Order.objects.get(pk=alice_order.pk).status == "pending"
 
 
+@pytest.mark.parametrize("body", [{"status": "lost"}, {}, {"status": 3}, {"status": None}, [], "confirmed"])
+def test_an_unknown_status_or_a_malformed_body_gets_422_with_the_field_errors(staff: Any, alice_order: Order,
+                                                                             body: Any) -> None:
+    response = post(Client(), f"/api/orders/{alice_order.pk}/status/", body, **bearer(staff))
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0]["loc"][0] == "body"
+    assert Order.objects.get(pk=alice_order.pk).status == "pending"
+
+
 def test_customer_cannot_change_status(alice: Any, alice_order: Order) -> None:
     response = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "cancelled"}, **bearer(alice))
     assert response.status_code == 403

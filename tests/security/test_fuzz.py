@@ -198,7 +198,7 @@ def bodies() -> st.SearchStrategy[bytes]:
 
 
 @pytest.mark.parametrize("endpoint", ["/api/auth/token/", "/api/auth/refresh/", "/api/auth/logout/",
-                                      "/api/orders/<id>/status/"])
+                                      "/api/orders/<id>/status/", "/api/orders/"])
 def test_no_request_body_makes_a_json_endpoint_fail_with_500(world: dict[str, Any], error_log: ErrorLog,
                                                    endpoint: str) -> None:
     path = endpoint.replace("<id>", str(world["order"].pk))
