@@ -20,6 +20,7 @@ from ninja import Status as HttpStatus
 from ninja.errors import HttpError, ValidationError
 from pydantic import AwareDatetime, Field, field_validator
 
+from accounts.api_auth import require_scope
 from accounts.models import ApiKey, Scope
 from orders import idempotency, selectors, services
 from orders.models import Order, OrderEvent
@@ -52,13 +53,6 @@ REFUSALS: dict[int | str, Any] = {401: Error, 403: Error, 422: ValidationErrorOu
 # A body that is not JSON at all (ninja's parser): 400, before any field is looked at.
 WITH_BODY: dict[int | str, Any] = {400: Error, **REFUSALS}
 OrderId = Path(..., ge=1, le=MAX_ID)
-
-
-def require_scope(request: HttpRequest, scope: str) -> None:
-    """An API key needs `scope` for this endpoint (people are judged by their permissions instead)."""
-    caller = request.auth  # type: ignore[attr-defined]
-    if isinstance(caller, ApiKey) and not caller.allows(scope):
-        raise HttpError(403, f"This API key does not have the {scope} scope.")
 
 
 # --- JSON of orders and events ------------------------------------------------------------------------------
@@ -194,13 +188,12 @@ def get_order(request: HttpRequest, order_id: int = OrderId) -> dict[str, Any]:
 def change_order_status(request: HttpRequest, payload: StatusChangeIn, order_id: int = OrderId) -> Any:
     """Move the order to `status` (staff with `orders.change_order`, or an `orders:write` key); 409 with the
     reason when the state machine does not allow it."""
+    require_scope(request, Scope.ORDERS_WRITE)
     viewer = request.auth  # type: ignore[attr-defined]
     order = selectors.get_visible_order(viewer, order_id)
     if order is None:
         raise HttpError(404, "No such order.")
     if not selectors.may_change_status(viewer):
-        if isinstance(viewer, ApiKey):
-            raise HttpError(403, f"This API key does not have the {Scope.ORDERS_WRITE} scope.")
         raise HttpError(403, "Changing an order's status needs staff with the orders.change_order permission.")
     try:
         event = services.change_status(order=order, to=payload.status, actor=viewer)
@@ -223,10 +216,9 @@ def create_order(
 ) -> HttpResponse:
     """Order intake (an `orders:write` key, or staff with `orders.add_order`): the customer is found or created by
     e-mail. With `Idempotency-Key`, a retry of the same request gets the first answer and creates nothing."""
+    require_scope(request, Scope.ORDERS_WRITE)
     caller = request.auth  # type: ignore[attr-defined]
     if not selectors.may_create_orders(caller):
-        if isinstance(caller, ApiKey):
-            raise HttpError(403, f"This API key does not have the {Scope.ORDERS_WRITE} scope.")
         raise HttpError(403, "Creating orders needs an orders:write API key or staff with orders.add_order.")
 
     def duplicate(order_id: int) -> idempotency.Answer:
