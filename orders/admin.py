@@ -33,7 +33,7 @@ class OrderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Order
-        fields = ["customer", "shipping_address", "internal_note"]
+        fields = ["customer", "external_ref", "shipping_address", "internal_note"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,7 +169,7 @@ class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
     list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
-    search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
+    search_fields = ["number", "external_ref", "customer__username", "customer__email", "customer__last_name"]
     readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now",
                        "chat_history"]
     list_select_related = ["customer"]
