@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header, Path, Query, Router, Schema
@@ -221,29 +220,22 @@ def create_order(
     if not selectors.may_create_orders(caller):
         raise HttpError(403, "Creating orders needs an orders:write API key or staff with orders.add_order.")
 
-    def duplicate(order_id: int) -> idempotency.Answer:
-        body = {"detail": f"An order with this external_ref exists already: order {order_id}.", "order_id": order_id}
-        return idempotency.Answer(409, json.dumps(body))
-
     def intake() -> idempotency.Answer:
-        taken = selectors.order_with_external_ref(payload.external_ref)
-        if taken is not None:
-            return duplicate(taken.pk)  # before the customer is looked up, or made
-        customer = services.customer_for_email(email=payload.customer.email, name=payload.customer.name)
         try:
-            order = services.create_order(
-                customer=customer, shipping_address=payload.shipping_address, currency=payload.currency,
-                external_ref=payload.external_ref, actor=caller,
+            order = services.take_order(
+                email=payload.customer.email, name=payload.customer.name, shipping_address=payload.shipping_address,
+                currency=payload.currency, external_ref=payload.external_ref, actor=caller,
                 items=[services.NewItem(name=i.name, quantity=i.quantity, unit_price=i.unit_price)
                        for i in payload.items],
             )
-        except services.DuplicateExternalRef as exc:  # taken meanwhile
-            return duplicate(exc.order_id)
+        except services.DuplicateExternalRef as exc:
+            body = {"detail": f"An order with this external_ref exists already: order {exc.order_id}.",
+                    "order_id": exc.order_id}
+            return idempotency.Answer(409, json.dumps(body))
         return idempotency.Answer(201, json.dumps(order_detail_json(order, staff=True), cls=DjangoJSONEncoder))
 
     if idempotency_key is None:
-        with transaction.atomic():  # a refused order leaves no new customer behind either
-            answer = intake()
+        answer = intake()
     else:
         fingerprint = idempotency.fingerprint(method="POST", path=request.path,
                                               body=payload.model_dump(mode="json"))

@@ -154,10 +154,6 @@ def unpublished_events(*, created_before: datetime, limit: int = 500) -> list[Or
     return list(events.order_by("order_id", "seq")[:limit])
 
 
-def order_with_external_ref(external_ref: str) -> Order | None:
-    return Order.objects.filter(external_ref=external_ref).first() if external_ref else None
-
-
 def stuck_orders(*, changed_before: datetime, limit: int = 200) -> list[Order]:
     open_statuses = [status for status, following in TRANSITIONS.items() if following]
     orders = Order.objects.filter(status__in=open_statuses, status_changed_at__lt=changed_before)

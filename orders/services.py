@@ -82,9 +82,6 @@ def create_order(
     """Write a new order with its items and its first event (seq 1, `pending`) in one transaction, which
     `status_changed` has pushed (staff streams) once it commits. DuplicateExternalRef if the shop's
     `external_ref` is taken."""
-    taken = Order.objects.filter(external_ref=external_ref).values_list("pk", flat=True).first()
-    if external_ref and taken is not None:
-        raise DuplicateExternalRef(taken)
     try:
         with transaction.atomic():
             order = Order(customer=customer, shipping_address=shipping_address, currency=currency,
@@ -103,6 +100,27 @@ def create_order(
             raise DuplicateExternalRef(existing) from None
         raise
     return order
+
+
+def take_order(
+    *,
+    email: str,
+    name: str,
+    items: list[NewItem],
+    shipping_address: str = "",
+    currency: str = "EUR",
+    external_ref: str = "",
+    actor: Actor,
+) -> Order:
+    """Intake: a shop's order for the customer with this e-mail address (found, or made without a password), in
+    one transaction. DuplicateExternalRef, before any customer is made, if `external_ref` is taken."""
+    with transaction.atomic():
+        taken = Order.objects.filter(external_ref=external_ref).values_list("pk", flat=True).first()
+        if external_ref and taken is not None:
+            raise DuplicateExternalRef(taken)
+        customer = customer_for_email(email=email, name=name)
+        return create_order(customer=customer, items=items, shipping_address=shipping_address, currency=currency,
+                            external_ref=external_ref, actor=actor)
 
 
 def change_status(*, order: Order, to: str, actor: Actor) -> OrderEvent:

@@ -209,3 +209,29 @@ async def test_a_new_order_is_pushed_to_the_staff_stream_once_its_transaction_co
     assert (frame["type"], frame["order_id"], frame["seq"], frame["status"], frame["previous"]) == (
         "order.status", response.json()["id"], 1, "pending", None)
     await stream.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_orders_with_one_external_ref_make_one_order_and_409s_naming_it() -> None:
+    secret = apikeys.issue_api_key(name="shop", scopes=["orders:write"])[1]
+    barrier = threading.Barrier(4)
+    answers: list[Any] = []
+
+    def send(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            # Other keys (or none) and other customers: only the shop's reference is the same.
+            headers = {"Idempotency-Key": f"key-{n}"} if n % 2 else {}
+            answers.append(intake(secret, order_body(ref="RACE-1", email=f"c{n}@example.com"), **headers))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409]
+    order = Order.objects.get()
+    assert all(answer.json()["order_id"] == order.pk for answer in answers if answer.status_code == 409)
+    assert get_user_model().objects.count() == 1  # the refused orders' new customers were rolled back
