@@ -6,9 +6,12 @@ from django.urls import include, path
 from orders import api, views
 from realtime.health import healthz
 from realtime.metrics import metrics_view
+from realtime.views import asyncapi_document
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before the API's routes, so no route of theirs can shadow it.
+    path("api/asyncapi.json", asyncapi_document, name="api-asyncapi"),
     path("", include("accounts.urls")),
     path("api/orders/", api.order_list, name="api-orders"),
     path("api/orders/<int:order_id>/", api.order_detail, name="api-order"),
