@@ -16,7 +16,7 @@ from django.test import Client
 
 from orders.states import Status
 from realtime import consumers, gate, limits
-from realtime.views import DOCUMENT_PATH
+from realtime.views import DOCUMENT_PATH, asyncapi_json
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = ROOT / "clients" / "spec-check" / "validate.mjs"
@@ -39,6 +39,14 @@ def test_the_official_asyncapi_parser_accepts_the_document_with_no_error_or_warn
     result = parse(DOCUMENT_PATH)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok: AsyncAPI 3.0.0, 3 channels" in result.stdout
+
+
+def test_the_parser_accepts_the_served_json_too(tmp_path: Path) -> None:
+    # The JSON is PyYAML's reading of the source, and YAML readers can differ: check what clients get.
+    path = tmp_path / "asyncapi.json"
+    path.write_bytes(asyncapi_json())
+    result = parse(path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_parser_check_fails_on_a_broken_document(tmp_path: Path) -> None:
