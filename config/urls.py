@@ -7,9 +7,12 @@ from config.api import api
 from orders import views
 from realtime.health import healthz
 from realtime.metrics import metrics_view
+from realtime.views import asyncapi_document
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before the API's routes, so no route of theirs can shadow it.
+    path("api/asyncapi.json", asyncapi_document, name="api-asyncapi"),
     path("", include("accounts.urls")),
     # The JSON API (config/api.py): orders, and the token endpoints of accounts/api.py.
     path("api/", api.urls),
