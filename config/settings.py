@@ -184,6 +184,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    # django-ninja, the JSON API (config/api.py); listed so its docs page uses its own static files, no CDN.
+    "ninja",
     "accounts",
     "orders",
     "realtime",
@@ -461,6 +463,8 @@ WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", 20)
 REPLAY_LIMIT = env_int("REPLAY_LIMIT", 1000)
 OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 10)
 STUCK_ORDER_AFTER_MINUTES = env_int("STUCK_ORDER_AFTER_MINUTES", 24 * 60)
+# How long an Idempotency-Key of POST /api/orders/ is remembered (docs/integration.md); never less than a day.
+IDEMPOTENCY_KEY_TTL_HOURS = max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
 
 # --- Presence and the e-mail fallback ---------------------------------------------------------------
 # A connection refreshes its presence every beat (client ping or server timer) and is forgotten after

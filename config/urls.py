@@ -3,20 +3,21 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from integrations import api as integrations_api
+from config.api import api
 from integrations.views import tracking_page
-from orders import api, views
+from orders import views
 from realtime.health import healthz
 from realtime.metrics import metrics_view
+from realtime.views import asyncapi_document
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before the API's routes, so no route of theirs can shadow it.
+    path("api/asyncapi.json", asyncapi_document, name="api-asyncapi"),
     path("", include("accounts.urls")),
-    path("api/orders/", api.order_list, name="api-orders"),
-    path("api/orders/<int:order_id>/", api.order_detail, name="api-order"),
-    path("api/orders/<int:order_id>/status/", api.order_change_status, name="api-order-status"),
-    path("api/webhooks/", integrations_api.webhook_list, name="api-webhooks"),
-    path("api/webhooks/<int:endpoint_id>/", integrations_api.webhook_detail, name="api-webhook"),
+    # The JSON API (config/api.py): orders, webhooks, and the token endpoints of accounts/api.py.
+    path("api/", api.urls),
+    # A guest tracking link (integrations/tracking.py).
     path("t/<str:token>", tracking_page, name="tracking-page"),
     path("healthz", healthz, name="healthz"),
     path("", views.home, name="home"),

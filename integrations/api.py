@@ -1,23 +1,49 @@
-"""The webhook endpoints of the JSON API: register (the secret is shown once), list, delete.
-
-The views are thin shells over `*_answer` functions that take the caller and the parsed body and return
-(status, JSON), so another router (django-ninja, an API-key scope `webhooks:manage`) can mount the same logic.
-For now the caller is staff with the admin's webhook permissions, by bearer JWT or session (orders.api.api_view).
-"""
+"""The webhook endpoints of the JSON API (a django-ninja router, mounted by config/api.py): register one (its
+secret is shown once), list them, delete one. For an API key with `webhooks:manage`, or staff with the admin's
+permission to change webhook endpoints."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest
+from ninja import Path, Router, Schema
+from ninja import Status as HttpStatus
+from ninja.errors import HttpError
 
-from accounts.api import read_json
+from accounts.api_auth import require_scope
+from accounts.models import ApiKey, Scope
 from integrations import webhooks
 from integrations.models import WebhookEndpoint
-from orders.api import api_view
+from orders.schemas import Error, ValidationErrorOut
 
-Answer = tuple[int, dict[str, Any] | None]
+router = Router(tags=["webhooks"])
+
+REFUSALS: dict[int | str, Any] = {401: Error, 403: Error, 422: ValidationErrorOut}
+EndpointId = Path(..., ge=1, le=2**63 - 1)  # type: ignore[type-arg]  # ninja types its markers as generic classes
+
+
+class WebhookIn(Schema):
+    url: str
+    events: list[str]
+
+
+class WebhookOut(Schema):
+    id: int
+    url: str
+    events: list[str]
+    enabled: bool
+    created_at: datetime
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str
+
+
+class WebhookListOut(Schema):
+    webhooks: list[WebhookOut]
 
 
 def may_manage_webhooks(user: User | AnonymousUser) -> bool:
@@ -25,68 +51,50 @@ def may_manage_webhooks(user: User | AnonymousUser) -> bool:
                 and user.has_perm("integrations.change_webhookendpoint"))
 
 
-def endpoint_json(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": endpoint.pk,
-        "url": endpoint.url,
-        "events": endpoint.events,
-        "enabled": endpoint.enabled,
-        "created_at": endpoint.created_at.isoformat(),
-    }
-    if with_secret:
-        data["secret"] = endpoint.secret
-    return data
+def check_caller(request: HttpRequest) -> User | None:
+    """The `webhooks:manage` scope for a key, the admin's permission for a person; the user, if a person."""
+    require_scope(request, Scope.WEBHOOKS_MANAGE)
+    caller = request.auth  # type: ignore[attr-defined]
+    if isinstance(caller, ApiKey):
+        return None
+    if not may_manage_webhooks(caller):
+        raise HttpError(403, "Managing webhooks needs a webhooks:manage API key or staff with the "
+                             "integrations.change_webhookendpoint permission.")
+    return caller if isinstance(caller, User) else None
 
 
-def create_answer(body: dict[str, Any] | None, *, created_by: User | None) -> Answer:
-    if body is None:
-        return 422, {"detail": "The body must be a JSON object.", "errors": {"body": "Not a JSON object."}}
+def endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {"id": endpoint.pk, "url": endpoint.url, "events": endpoint.events, "enabled": endpoint.enabled,
+            "created_at": endpoint.created_at}
+
+
+@router.post("/webhooks/", response={201: WebhookCreatedOut, 400: Error, **REFUSALS}, url_name="api-webhooks")
+def create_webhook(request: HttpRequest, payload: WebhookIn) -> Any:
+    """Register an endpoint for `order.created` and/or `order.status`; the answer carries its `whsec_` secret,
+    shown this once. The URL must be https and resolve to public addresses (docs/security.md)."""
+    created_by = check_caller(request)
     try:
-        endpoint = webhooks.create_endpoint(url=body.get("url"), events=body.get("events"), created_by=created_by)
+        endpoint = webhooks.create_endpoint(url=payload.url, events=payload.events, created_by=created_by)
     except webhooks.InvalidEndpoint as exc:
-        return 422, {"detail": "Invalid webhook endpoint.", "errors": exc.errors}
-    return 201, endpoint_json(endpoint, with_secret=True)
+        errors = [{"loc": ["body", "payload", field], "msg": message, "type": "value_error"}
+                  for field, message in exc.errors.items()]
+        return HttpStatus(422, {"detail": f"Invalid request: {exc}", "errors": errors})
+    return HttpStatus(201, {**endpoint_json(endpoint), "secret": endpoint.secret})
 
 
-def list_answer() -> Answer:
-    return 200, {"webhooks": [endpoint_json(endpoint) for endpoint in WebhookEndpoint.objects.order_by("pk")]}
+@router.get("/webhooks/", response={200: WebhookListOut, **REFUSALS})
+def list_webhooks(request: HttpRequest) -> Any:
+    """The registered endpoints, oldest first, without their secrets."""
+    check_caller(request)
+    return {"webhooks": [endpoint_json(endpoint) for endpoint in WebhookEndpoint.objects.order_by("pk")]}
 
 
-def delete_answer(endpoint_id: int) -> Answer:
+@router.delete("/webhooks/{endpoint_id}/", response={204: None, 404: Error, **REFUSALS}, url_name="api-webhook")
+def delete_webhook(request: HttpRequest, endpoint_id: int = EndpointId) -> Any:
+    """Remove an endpoint and its delivery log."""
+    check_caller(request)
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
-        return 404, {"detail": "No such webhook endpoint."}
+        raise HttpError(404, "No such webhook endpoint.")
     webhooks.delete_endpoint(endpoint=endpoint)
-    return 204, None
-
-
-def respond(answer: Answer) -> HttpResponse:
-    status, data = answer
-    return HttpResponse(status=status) if data is None else JsonResponse(data, status=status)
-
-
-def forbidden() -> HttpResponse:
-    return JsonResponse({"detail": "Managing webhooks needs the webhooks:manage permission."}, status=403)
-
-
-@api_view
-def webhook_list(request: HttpRequest) -> HttpResponse:
-    """GET: the registered endpoints (without their secrets). POST {"url", "events"}: register one."""
-    if not may_manage_webhooks(request.user):
-        return forbidden()
-    if request.method == "GET":
-        return respond(list_answer())
-    if request.method == "POST":
-        creator = request.user if isinstance(request.user, User) else None
-        return respond(create_answer(read_json(request), created_by=creator))
-    return JsonResponse({"detail": "Method not allowed."}, status=405, headers={"Allow": "GET, POST"})
-
-
-@api_view
-def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
-    """DELETE: remove an endpoint and its delivery log."""
-    if not may_manage_webhooks(request.user):
-        return forbidden()
-    if request.method != "DELETE":
-        return JsonResponse({"detail": "Method not allowed."}, status=405, headers={"Allow": "DELETE"})
-    return respond(delete_answer(endpoint_id))
+    return HttpStatus(204, None)

@@ -9,6 +9,7 @@ cancelled. Nothing is stored per link, so checking one costs a row read.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -41,8 +42,8 @@ def version_of(order: Order | int) -> int:
     return TrackingKey.objects.filter(order_id=order_id).values_list("version", flat=True).first() or 0
 
 
-def tracking_token(order: Order) -> str:
-    version = version_of(order)
+def tracking_token(order: Order, version: int | None = None) -> str:
+    version = version_of(order) if version is None else version
     return f"{TOKEN_PREFIX}{order.pk}.{version}.{_signature(order.pk, version)}"
 
 
@@ -50,9 +51,16 @@ def tracking_path(order: Order) -> str:
     return reverse("tracking-page", args=[tracking_token(order)])
 
 
-def tracking_url(order: Order) -> str:
+def tracking_url(order: Order, version: int | None = None) -> str:
     """SITE_URL + /t/<token>; a path relative to the site when SITE_URL is unset."""
-    return settings.SITE_URL + tracking_path(order)
+    return settings.SITE_URL + reverse("tracking-page", args=[tracking_token(order, version)])
+
+
+def tracking_urls(orders: Iterable[Order]) -> dict[int, str]:
+    """Each order's tracking URL, with one query for all their versions (a list of orders)."""
+    orders = list(orders)
+    versions = dict(TrackingKey.objects.filter(order__in=orders).values_list("order_id", "version"))
+    return {order.pk: tracking_url(order, versions.get(order.pk, 0)) for order in orders}
 
 
 def order_id_of_token(token: str) -> int | None:

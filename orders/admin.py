@@ -38,7 +38,7 @@ class OrderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Order
-        fields = ["customer", "shipping_address", "internal_note"]
+        fields = ["customer", "external_ref", "shipping_address", "internal_note"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,7 +66,7 @@ class OrderEventInline(admin.TabularInline):
     model = OrderEvent
     extra = 0
     can_delete = False
-    fields = ["seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    fields = ["seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
     readonly_fields = fields  # type: ignore[assignment]  # names only, no field groups
     ordering = ["-seq"]
     verbose_name = "status event"
@@ -179,7 +179,7 @@ class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
     list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
-    search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
+    search_fields = ["number", "external_ref", "customer__username", "customer__email", "customer__last_name"]
     readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "tracking_link",
                        "watching_now", "chat_history"]
     list_select_related = ["customer"]
@@ -262,10 +262,10 @@ class ChatMessageAdmin(admin.ModelAdmin):
 class OrderEventAdmin(admin.ModelAdmin):
     """The outbox, for ops: which events were pushed and when."""
 
-    list_display = ["order", "seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    list_display = ["order", "seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
     list_filter = ["to_status", ("published_at", admin.EmptyFieldListFilter)]
     search_fields = ["order__number"]
-    list_select_related = ["order", "actor"]
+    list_select_related = ["order", "actor", "api_key"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

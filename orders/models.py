@@ -88,6 +88,9 @@ class Order(models.Model):
     # The seq of the order's latest OrderEvent; written only together with that event.
     seq = models.PositiveIntegerField(default=0, editable=False)
     shipping_address = models.TextField(blank=True)
+    # The shop's own id for the order (intake); unique among orders that have one.
+    external_ref = models.CharField(max_length=100, blank=True, default="")
+    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code of the prices.")
     internal_note = models.TextField(blank=True, help_text="Staff only; never sent to customers.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -101,6 +104,10 @@ class Order(models.Model):
             models.Index(fields=["status", "status_changed_at"]),
             # What changed since: the board's reconcile, the list's updated_since, the staff position check.
             models.Index(fields=["updated_at"], name="order_updated_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["external_ref"], condition=~models.Q(external_ref=""),
+                                    name="unique_order_external_ref"),
         ]
 
     def __str__(self) -> str:
@@ -174,6 +181,8 @@ class OrderEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Or the service API key that made the change (intake, a shop's system).
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     # Set once when the customer was offline and got this change by e-mail (claimed before sending).
@@ -204,3 +213,26 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender_id} on {self.order_id}: {self.text[:40]}"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` of a POST and the answer it got (orders.idempotency): a retry gets that answer again.
+
+    Kept IDEMPOTENCY_KEY_TTL_HOURS (at least 24); older ones are pruned when new ones are written."""
+
+    # Whose key: "key:<api key id>" or "user:<user id>" (two callers' keys never collide).
+    owner = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path and canonical JSON body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    # The answer's bytes as sent (text, not jsonb, which would reorder its keys).
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="unique_idempotency_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotencykey_created")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

@@ -52,7 +52,6 @@ NOT_FOUND = "no such order"
 TOO_MANY_FRAMES = "too many frames"
 TOO_MANY_CHAT_MESSAGES = "too many chat messages"
 FRAME_TOO_LARGE = "frame too large"
-TRACKING_LINK_INVALID = "tracking link not valid"
 
 
 class FrameError(Exception):
@@ -461,8 +460,9 @@ class OrderConsumer(EventStreamConsumer):
 class TrackingConsumer(EventStreamConsumer):
     """`/ws/orders/<id>/` opened with a guest tracking token (realtime.auth.TrackingGrant): the order's status
     frames, resumable as OrderConsumer, and nothing else. There is no user: no connection slot, no presence (a
-    guest is not a watcher staff can answer), no client frames but ping. A token for another order is closed with
-    4003; a tampered, rotated or expired one with 4001, at connect or at any later re-check."""
+    guest is not a watcher staff can answer), no client frames but ping. At connect a token for another order is
+    closed with 4003, a tampered, rotated or expired one with 4001; a link rotated or expired while open with 4003
+    `access changed`."""
 
     async def connect(self) -> None:
         self.user = AnonymousUser()
@@ -473,7 +473,7 @@ class TrackingConsumer(EventStreamConsumer):
         grant: TrackingGrant | None = self.scope.get("tracking")
         self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
         if grant is None or grant.order_id is None:
-            await self.refuse(CLOSE_UNAUTHENTICATED, TRACKING_LINK_INVALID)
+            await self.refuse(CLOSE_UNAUTHENTICATED, NOT_AUTHENTICATED)
             return
         if grant.order_id != self.order_id:
             await self.refuse(CLOSE_FORBIDDEN, FORBIDDEN)
@@ -495,17 +495,18 @@ class TrackingConsumer(EventStreamConsumer):
         self.follow(positions.Following(order_id=self.order_id))
 
     async def still_entitled(self) -> bool:
-        """The link is still good (not rotated, not expired, its order still there); else close with 4001."""
+        """The link is still good (not rotated, not expired, its order still there); else close with 4003
+        `access changed`, as for a member whose access narrowed (docs/protocol.md, the close codes)."""
         try:
             order = await database_sync_to_async(tracking.verify)(self.token)
         except tracking.BadTrackingToken:
-            await self.refuse(CLOSE_UNAUTHENTICATED, TRACKING_LINK_INVALID)
+            await self.refuse(CLOSE_FORBIDDEN, ACCESS_CHANGED)
             return False
         except DatabaseError as exc:
             logger.warning("Tracking link not re-checked, database unavailable: %s", exc)
             return True
         if order.pk != self.order_id:
-            await self.refuse(CLOSE_FORBIDDEN, FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN, ACCESS_CHANGED)
             return False
         return True
 

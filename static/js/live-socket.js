@@ -105,8 +105,8 @@ export class LiveSocket {
       if (this.stopped) return;
       if (FINAL_CLOSE_CODES.has(event.code)) {
         this.stopped = true;
-        this.setState("offline", event.code !== 4001 ? "Not available"
-          : this.protocols ? "This link is no longer valid" : "Please log in again");
+        this.setState("offline", this.protocols ? "This link is no longer valid"
+          : event.code === 4001 ? "Please log in again" : "Not available");
         return;
       }
       this.scheduleRetry();

@@ -185,7 +185,9 @@ def test_token_endpoint_answers_401_for_bad_credentials(alice: Any, body: dict[s
     assert post_json(Client(), "/api/auth/token/", body).status_code == 401
 
 
-@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}'])
+@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}',
+                                 '{"username": "alice\\u0000", "password": "x"}',
+                                 '{"username": "alice", "password": "\\ud800"}'])
 def test_token_endpoint_answers_400_for_malformed_bodies(alice: Any, raw: str) -> None:
     response = Client().post("/api/auth/token/", data=raw, content_type="application/json")
     assert response.status_code == 400 and response.json()["detail"]

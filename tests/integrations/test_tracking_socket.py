@@ -79,8 +79,8 @@ async def test_a_rotated_link_closes_its_open_socket_at_once(alice_order: Order,
     assert await comm.receive_json_from(timeout=3) == {"type": "pong"}  # joined its groups
     await database_sync_to_async(tracking.rotate)(order=alice_order)
     message = await comm.receive_output(timeout=5)
-    assert message == {"type": "websocket.close", "code": 4001, "reason": "tracking link not valid"}
-    await comm.disconnect(code=4001)
+    assert message == {"type": "websocket.close", "code": 4003, "reason": "access changed"}
+    await comm.disconnect(code=4003)
 
 
 async def test_a_guest_gets_no_presence_and_sends_nothing_but_pings(alice_order: Order) -> None:
