@@ -52,17 +52,18 @@ def test_docs_page_loads_its_assets_from_this_site_under_our_policy(db: None) ->
 
 @pytest.fixture
 def secret(transactional_db: None) -> str:
-    """A key with both order scopes, and orders for it to find. The real WSGI app closes its database connection
+    """A key with the order and webhook scopes, and orders for it to find. The real WSGI app closes its database connection
     after each request, as in production: so no test transaction around it (transactional_db)."""
     alice = make_user("alice")
     for _ in range(3):
         make_order(alice)
-    return apikeys.issue_api_key(name="schemathesis", scopes=["orders:read", "orders:write"])[1]
+    return apikeys.issue_api_key(name="schemathesis", scopes=["orders:read", "orders:write", "webhooks:manage"])[1]
 
 
 OPERATIONS = [("GET", "/api/orders/"), ("POST", "/api/orders/"), ("GET", "/api/orders/{order_id}/"),
               ("POST", "/api/orders/{order_id}/status/"),
-              ("POST", "/api/auth/token/"), ("POST", "/api/auth/refresh/"), ("POST", "/api/auth/logout/")]
+              ("POST", "/api/auth/token/"), ("POST", "/api/auth/refresh/"), ("POST", "/api/auth/logout/"),
+              ("GET", "/api/webhooks/"), ("POST", "/api/webhooks/"), ("DELETE", "/api/webhooks/{endpoint_id}/")]
 CHECKS = [not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance]
 
