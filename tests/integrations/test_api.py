@@ -85,3 +85,26 @@ def test_customers_may_not_manage_webhooks(alice: Any) -> None:
 def test_anonymous_callers_get_401() -> None:
     assert Client().get("/api/webhooks/").status_code == 401
     assert Client().get("/api/webhooks/", HTTP_AUTHORIZATION="Bearer nonsense").status_code == 401
+
+
+def test_intake_and_the_order_list_return_a_working_tracking_url(db: None, settings: Any) -> None:
+    from integrations import tracking
+    from orders.models import Order
+
+    settings.SITE_URL = "https://orders.example.com"
+    body = {"external_ref": "SHOP-1", "customer": {"email": "dana@example.com", "name": "Dana"},
+            "items": [{"name": "Beans", "quantity": 1, "unit_price": "9.50"}], "shipping_address": "1 Main St",
+            "currency": "EUR"}
+    client = Client()
+    created = client.post("/api/orders/", json.dumps(body), content_type="application/json",
+                          **key("orders:write", "orders:read"))
+    assert created.status_code == 201, created.content
+    url = created.json()["tracking_url"]
+    assert url.startswith("https://orders.example.com/t/trk_")
+    token = url.removeprefix("https://orders.example.com/t/")
+    assert tracking.verify(token).pk == created.json()["id"]
+    assert Client().get(f"/t/{token}").status_code == 200
+    tracking.rotate(order=Order.objects.get(pk=created.json()["id"]))
+    listed = client.get("/api/orders/", **key("orders:read")).json()["orders"]
+    assert [o["tracking_url"] for o in listed] == [tracking.tracking_url(Order.objects.get(pk=created.json()["id"]))]
+    assert listed[0]["tracking_url"] != url

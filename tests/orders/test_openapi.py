@@ -52,8 +52,8 @@ def test_docs_page_loads_its_assets_from_this_site_under_our_policy(db: None) ->
 
 @pytest.fixture
 def secret(transactional_db: None) -> str:
-    """A key with the order and webhook scopes, and orders for it to find. The real WSGI app closes its database connection
-    after each request, as in production: so no test transaction around it (transactional_db)."""
+    """A key with the order and webhook scopes, and orders for it to find. The real WSGI app closes its database
+    connection after each request, as in production: so no test transaction around it (transactional_db)."""
     alice = make_user("alice")
     for _ in range(3):
         make_order(alice)
