@@ -79,13 +79,7 @@ def orders_json(orders: list[Order], *, staff: bool) -> list[dict[str, Any]]:
 
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
-    return {
-        "id": event.pk,
-        "seq": event.seq,
-        "status": event.to_status,
-        "previous": event.from_status or None,
-        "at": event.created_at.isoformat(),
-    }
+    return {"id": event.pk, **event.to_dict()}
 
 
 def encode_cursor(before: int) -> str:
