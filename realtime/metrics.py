@@ -108,7 +108,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 # --- Celery --------------------------------------------------------------------------------------------
-# Connected when the worker imports the tasks (orders.tasks → realtime.push → here).
+# Connected when Django starts in the worker (RealtimeConfig.ready → realtime.receivers → realtime.push → here).
 
 def _count_task(outcome: str) -> Any:
     def receiver(sender: Any = None, **kwargs: Any) -> None:
