@@ -11,18 +11,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=config.settings \
     PROMETHEUS_MULTIPROC_DIR=/run/metrics
 
-# Requirements first, so code changes do not reinstall them. Every runtime package is a wheel
-# (psycopg[binary] bundles libpq), so no compiler enters the image.
+# Requirements first, so code changes do not reinstall them. Every package, transitive ones too, is pinned with
+# its hashes (`make lock`); every one is a wheel (psycopg[binary] bundles libpq), so no compiler enters the image.
+COPY requirements/pip.txt /tmp/pip.txt
 COPY requirements/base.txt /tmp/requirements.txt
 RUN python -m venv "$VIRTUAL_ENV" \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && pip install --require-hashes --only-binary :all: -r /tmp/pip.txt \
+    && pip install --require-hashes --only-binary :all: -r /tmp/requirements.txt \
+    && rm /tmp/pip.txt /tmp/requirements.txt
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 
 WORKDIR /app
-COPY --chown=app:app . /app
+# Root's files, readable by app and not writable: compose also mounts the filesystem read-only.
+COPY . /app
 # Static files are collected at build time (embedded mode needs no database) and served by whitenoise.
 RUN QUIET_EMBEDDED_WARNING=1 python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && chown app:app "$PROMETHEUS_MULTIPROC_DIR"

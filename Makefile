@@ -11,17 +11,25 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DATABASE_POOL=false \
 	SECRET_KEY=test-only-secret-key-never-used-in-production-0123456789
 
-.PHONY: run test bench lint clean
+.PHONY: run test check bench lint lock dev clean
 
-$(VENV)/.base-installed: requirements/base.txt
+# Every package, transitive ones too, is pinned with its hashes in requirements/*.txt (compiled from *.in by
+# `make lock`), and pip refuses anything else. Wheels only: no build step fetches unpinned build tools.
+PIP_INSTALL = $(PY) -m pip install --quiet --require-hashes --only-binary :all:
+
+$(VENV)/.base-installed: requirements/pip.txt requirements/base.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/base.txt
+	$(PIP_INSTALL) -r requirements/pip.txt
+	$(PIP_INSTALL) -r requirements/base.txt
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.base-installed requirements/test.txt
-	$(PY) -m pip install --quiet -r requirements/test.txt
+	$(PIP_INSTALL) -r requirements/test.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.test-installed requirements/dev.txt
+	$(PIP_INSTALL) -r requirements/dev.txt
 	touch $@
 
 run: $(VENV)/.base-installed
@@ -32,6 +40,7 @@ run: $(VENV)/.base-installed
 
 test: $(VENV)/.test-installed
 	bash scripts/ensure-test-deps
+	VENV=$(VENV) bash scripts/check
 	$(TEST_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -40,6 +49,24 @@ bench: $(VENV)/.test-installed
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
+
+# ruff, mypy and `makemigrations --check` (scripts/check), as `make test` runs them first.
+check: $(VENV)/.test-installed
+	VENV=$(VENV) bash scripts/check
+
+# Re-pin every package (the one-line bump: edit a pin in requirements/*.in, or `make lock UPGRADE=--upgrade`
+# for the newest of everything, then `make test`). Each file keeps the versions of the one before it.
+PIP_COMPILE = $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(UPGRADE)
+lock: $(VENV)/.dev-installed
+	$(PIP_COMPILE) -o requirements/pip.txt requirements/pip.in
+	$(PIP_COMPILE) -o requirements/base.txt requirements/base.in
+	$(PIP_COMPILE) -o requirements/test.txt requirements/test.in
+	$(PIP_COMPILE) -o requirements/dev.txt requirements/dev.in
+
+# A developer's machine: the tools above and the git hook that runs scripts/check before each commit.
+dev: $(VENV)/.dev-installed
+	$(VENV)/bin/pre-commit install
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

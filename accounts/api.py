@@ -1,5 +1,6 @@
-"""The token endpoints of the JSON API: log in, refresh (rotate), log out; throttled, with the JSON answers
-(error, body parsing) the rest of the API shares."""
+"""The token endpoints of the JSON API: log in, refresh (rotate), log out; throttled. Plain views (the throttle
+decides the order of the checks, and their answers predate the ninja API), put in the API's OpenAPI document by
+`router` at the end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from ninja import Router, Schema
 
 from accounts import throttling, tokens, twofactor
 from accounts.models import EndReason
@@ -52,6 +54,15 @@ def read_json(request: HttpRequest) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can compare `text` at all: not with NUL, nor with lone surrogates (valid JSON escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def token_endpoint(view: View) -> View:
     """A POST-only, token-only (so CSRF-exempt) endpoint whose refusals are translated here, once:
     Throttled → 429 with Retry-After, Unavailable → 503."""
@@ -83,6 +94,8 @@ def obtain_token(request: HttpRequest) -> HttpResponse:
     username, password = body["username"], body["password"]
     if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         return error(400, "Username or password too long.")
+    if not (_storable(username) and _storable(password)):
+        return error(400, "Username or password has characters no account can have (NUL, lone surrogates).")
     # The throttle (accounts.throttling, the first auth backend) counts the attempt before any password check.
     user = authenticate(request, username=username, password=password)
     refused = throttling.refusal(request)
@@ -92,9 +105,9 @@ def obtain_token(request: HttpRequest) -> HttpResponse:
         return error(401, "Invalid username or password.")
     throttling.succeeded(request, username=username)
     if twofactor.required(user):
-        refused = _second_factor(request, user, body.get("otp"))
-        if refused is not None:
-            return refused
+        wrong_code = _second_factor(request, user, body.get("otp"))
+        if wrong_code is not None:
+            return wrong_code
     return token_pair_json(tokens.start_session(user))
 
 
@@ -203,3 +216,61 @@ def _logout_everywhere(sent: list[tuple[str, str]]) -> HttpResponse:
         logger.info("User %s logged out everywhere: %d token logins ended.", user.pk, ended)
         return HttpResponse(status=204)
     return error(401, "Send a valid access token or the current refresh token of a login still in force.")
+
+
+# --- In the OpenAPI document ----------------------------------------------------------------------------------
+# The views above answer for themselves (their bodies are read by them, not by ninja): these operations only
+# route to them and describe them.
+
+class TokenPairOut(Schema):
+    access: str
+    refresh: str
+    expires_in: int
+
+
+class Refusal(Schema):
+    detail: str
+    code: str | None = None
+
+
+class LoginIn(Schema):
+    username: str
+    password: str
+    otp: str | None = None
+
+
+class RefreshIn(Schema):
+    refresh: str
+
+
+class LogoutIn(Schema):
+    refresh: str | None = None
+    everywhere: bool = False
+
+
+def _body(schema: type[Schema]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema.model_json_schema()}}}}
+
+
+THROTTLED: dict[int | str, Any] = {400: Refusal, 401: Refusal, 429: Refusal, 503: Refusal}
+router = Router(tags=["auth"], auth=None)
+
+
+@router.post("/token/", response={200: TokenPairOut, **THROTTLED}, url_name="api-token", openapi_extra=_body(LoginIn))
+def token_operation(request: HttpRequest) -> HttpResponse:
+    """Log in: username and password (staff add "otp", their authenticator app's code) → an access and a refresh
+    token. Throttled per username and per address."""
+    return obtain_token(request)
+
+
+@router.post("/refresh/", response={200: TokenPairOut, **THROTTLED}, url_name="api-refresh",
+             openapi_extra=_body(RefreshIn))
+def refresh_operation(request: HttpRequest) -> HttpResponse:
+    """Rotate: the refresh token sent is spent and a new pair comes back; a spent one revokes its login."""
+    return refresh_token(request)
+
+
+@router.post("/logout/", response={204: None, **THROTTLED}, url_name="api-logout", openapi_extra=_body(LogoutIn))
+def logout_operation(request: HttpRequest) -> HttpResponse:
+    """End the login of the bearer access token and/or the refresh token sent; `everywhere` ends all of them."""
+    return logout(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth import alogout, logout
@@ -34,11 +35,11 @@ class StaffSecondFactorMiddleware:
         if twofactor.required(request.user) and not twofactor.session_passes(request.session, request.user):
             logger.info("Staff session of user %s without a second factor: logged out.", request.user.pk)
             logout(request)
-        return self.get_response(request)  # type: ignore[return-value]
+        return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         user = await request.auser()
         if twofactor.required(user) and not await sync_to_async(twofactor.session_passes)(request.session, user):
             logger.info("Staff session of user %s without a second factor: logged out.", user.pk)
             await alogout(request)
-        return await self.get_response(request)  # type: ignore[misc]
+        return await cast(Awaitable[HttpResponseBase], self.get_response(request))  # is_async: a coroutine

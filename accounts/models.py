@@ -1,4 +1,5 @@
-"""Refresh-token families: one row per token login, in the database because losing them logs every client out."""
+"""Refresh-token families (one row per token login) and service API keys: in the database, because losing them
+logs every client out."""
 
 from __future__ import annotations
 
@@ -45,3 +46,37 @@ class TokenFamily(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class Scope(models.TextChoices):
+    ORDERS_READ = "orders:read", "orders:read (see every order)"
+    ORDERS_WRITE = "orders:write", "orders:write (create orders, change their status)"
+    WEBHOOKS_MANAGE = "webhooks:manage", "webhooks:manage (webhook endpoints)"
+
+
+class ApiKey(models.Model):
+    """A shop's system calling the API (accounts.apikeys): named, scoped, stored only as a hash; revoked, never
+    deleted, since the order events it made name it."""
+
+    name = models.CharField(max_length=100)
+    # The key's first characters, to tell keys apart in the admin; far too few to use it.
+    prefix = models.CharField(max_length=12, editable=False)
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, scope: str) -> bool:
+        return self.active and scope in self.scopes

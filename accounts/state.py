@@ -12,8 +12,9 @@ from functools import lru_cache
 from typing import Protocol
 
 import redis
-import redis.sentinel
 from django.conf import settings
+
+from config.redis import redis_client
 
 
 class Unavailable(Exception):
@@ -148,19 +149,13 @@ class MemoryAuthState:
 
 @lru_cache(maxsize=4)
 def _store_for(url: str, sentinels: tuple[tuple[str, int], ...]) -> AuthState:
-    timeouts = {"socket_timeout": 2, "socket_connect_timeout": 2}
-    if sentinels:
-        sentinel_kwargs = {**timeouts, **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})}
-        return RedisAuthState(redis.sentinel.Sentinel(list(sentinels), sentinel_kwargs=sentinel_kwargs).master_for(
-            settings.REDIS_SENTINEL_MASTER, db=settings.REDIS_SENTINEL_DB, password=settings.REDIS_PASSWORD or None,
-            **timeouts))
-    if url:
-        return RedisAuthState(redis.Redis.from_url(url, **timeouts))
-    return MemoryAuthState()
+    # Keyed by the settings it is made from, so a test (or a process) that changes them gets a store of its own.
+    client = redis_client("auth")
+    return RedisAuthState(client) if client is not None else MemoryAuthState()
 
 
 def auth_state() -> AuthState:
     """Redis when REDIS_URL or REDIS_SENTINELS is set (every process sees the same state), else this
     process's memory (the embedded mode is one process)."""
-    sentinels = tuple(tuple(host) for host in getattr(settings, "REDIS_SENTINELS", None) or ())
-    return _store_for(settings.REDIS_URL, sentinels)  # type: ignore[arg-type]
+    sentinels = tuple((host, int(port)) for host, port in settings.REDIS_SENTINELS)
+    return _store_for(settings.REDIS_URL, sentinels)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
@@ -121,7 +121,7 @@ def key_ring() -> KeyRing:
                      settings.JWT_PREVIOUS_SIGNING_KEYS)
 
 
-def _issue(user: AbstractBaseUser, token_type: str, expires_at: datetime, *, family: str | None,
+def _issue(user: User, token_type: str, expires_at: datetime, *, family: str | None,
            jti: str | None = None) -> str:
     now = timezone.now()
     claims: dict[str, Any] = {
@@ -144,12 +144,12 @@ def access_lifetime_seconds() -> int:
     return int(settings.JWT_ACCESS_LIFETIME.total_seconds())
 
 
-def issue_access_token(user: AbstractBaseUser, *, family: str | None = None) -> str:
+def issue_access_token(user: User, *, family: str | None = None) -> str:
     """An access token; without a family (server-side tools, tests) it is revocable only by expiring."""
     return _issue(user, ACCESS, timezone.now() + settings.JWT_ACCESS_LIFETIME, family=family)
 
 
-def _pair(user: AbstractBaseUser, family: TokenFamily) -> TokenPair:
+def _pair(user: User, family: TokenFamily) -> TokenPair:
     """Access and refresh tokens of the family's current refresh token; neither outlives the family."""
     now = timezone.now()
     access_expires_at = min(now + settings.JWT_ACCESS_LIFETIME, family.expires_at)
@@ -160,7 +160,7 @@ def _pair(user: AbstractBaseUser, family: TokenFamily) -> TokenPair:
     )
 
 
-def start_session(user: AbstractBaseUser) -> TokenPair:
+def start_session(user: User) -> TokenPair:
     """Log in: a new refresh-token family whose first refresh token is the current one."""
     now = timezone.now()
     # The user's families whose last refresh token has expired are of no use any more, revoked or not.
@@ -172,7 +172,7 @@ def start_session(user: AbstractBaseUser) -> TokenPair:
     return _pair(user, family)
 
 
-def issue_refresh_token(user: AbstractBaseUser) -> str:
+def issue_refresh_token(user: User) -> str:
     return start_session(user).refresh
 
 
@@ -212,7 +212,7 @@ def revoke_family(claims: dict[str, Any], reason: EndReason = EndReason.LOGOUT) 
         logins_ended.send(sender=TokenFamily, user_id=int(claims["sub"]))
 
 
-def end_all_sessions(user: AbstractBaseUser, reason: EndReason) -> int:
+def end_all_sessions(user: User, reason: EndReason) -> int:
     """Log out everywhere: every token login of the user ends, and so do their open sockets."""
     ended = _revoke(TokenFamily.objects.filter(user=user), reason)
     if ended:
@@ -275,7 +275,7 @@ def decode_token(token: str, *, expected_type: str) -> dict[str, Any]:
     return claims
 
 
-def user_for_token(token: str, *, expected_type: str = ACCESS) -> tuple[AbstractBaseUser, dict[str, Any]]:
+def user_for_token(token: str, *, expected_type: str = ACCESS) -> tuple[User, dict[str, Any]]:
     """The active user a valid token names, with the token's claims; for an access token, its family must not
     be revoked. One query: the user, joined with the family when the token names one."""
     claims = decode_token(token, expected_type=expected_type)
@@ -288,7 +288,7 @@ def user_for_token(token: str, *, expected_type: str = ACCESS) -> tuple[Abstract
     return user, claims
 
 
-def user_of_live_login(token: str, *, token_type: str) -> AbstractBaseUser:
+def user_of_live_login(token: str, *, token_type: str) -> User:
     """The user of a token whose login is still in force: an access token of an unrevoked family, or its
     family's current (not yet spent) refresh token."""
     user, claims = user_for_token(token, expected_type=token_type)

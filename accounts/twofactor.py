@@ -166,7 +166,7 @@ def pending_login(request: HttpRequest) -> PendingLogin | None:
     pending = request.session.get(PENDING_SESSION_KEY)
     if not isinstance(pending, dict) or time.time() - pending.get("started", 0) > PENDING_LIFETIME_SECONDS:
         return None
-    user = get_user_model().objects.filter(pk=pending.get("user"), is_active=True).first()
+    user = get_user_model().objects.filter(pk=pending.get("user"), is_active=True).first()  # type: ignore[misc]  # None finds none
     if user is None or pending.get("hash") != user.get_session_auth_hash():
         return None
     return PendingLogin(user=user, backend=pending["backend"])
@@ -192,4 +192,4 @@ def session_passes(session: Any, user: Any) -> bool:
     model_label, _, device_id = persistent_id.rpartition("/")
     if model_label != TOTPDevice.model_label() or not device_id.isdigit():
         return False
-    return TOTPDevice.objects.filter(pk=int(device_id), user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(pk=int(device_id), user=user, confirmed=True).exists())

@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import RedirectURLMixin
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -32,7 +33,7 @@ class LoginView(auth_views.LoginView):
 
     authentication_form = LoginForm
 
-    def form_valid(self, form: LoginForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         user = form.get_user()
         if not twofactor.required(user):
             return super().form_valid(form)
@@ -46,18 +47,19 @@ class LoginView(auth_views.LoginView):
 
 
 @method_decorator([sensitive_post_parameters(), csrf_protect, never_cache], name="dispatch")
-class SecondFactorView(RedirectURLMixin, FormView):
+class SecondFactorView(RedirectURLMixin, FormView):  # type: ignore[type-arg]  # generic in the stubs only
     """Step two for staff: the code from their authenticator app; without a confirmed app yet, set one up here
     (QR code and secret), confirmed by its first code. Either way the user is logged in only by a right code."""
 
     form_class = CodeForm
     template_name = "registration/login_code.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.pending = twofactor.pending_login(request)
-        if self.pending is None:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        pending = twofactor.pending_login(request)
+        if pending is None:
             messages.info(request, "Your login expired before its code was entered; log in again.")
             return HttpResponseRedirect(f"{reverse('login')}?{urlencode({'next': self.get_success_url()})}")
+        self.pending = pending
         self.device = twofactor.confirmed_device(self.pending.user)
         self.enrolling = self.device is None
         if self.device is None:

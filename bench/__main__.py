@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,12 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.baselines._proc import drive
+from bench import floors, ours, stages
+from bench.baselines._proc import child_env, drive, pin_to
+from bench.loadgen import percentiles
 from bench.procstats import usage, wait_quiet
 from bench.profile import recorded
 from bench.systems import Ceiling, Ours, Scenario, Seed, System
 
 SYSTEMS = ("ours", "seed", "ceiling")
+FLOOR = "floor"  # the table's column of floors (bench/floors.py; derived rows say how in the notes)
 
 
 @dataclass
@@ -38,6 +44,11 @@ class Plan:
     fanout_changes: int
     session_timeout: float
     profile_dir: Path | None = None
+    deflate: bool = True  # the clients offer permessage-deflate, as browsers do
+    stage_changes: int = 20  # changes of the stage breakdown (one watcher)
+    floor_count: int = 200  # transactions and PINGs of the floors
+    api_duration: float = 5.0  # seconds of each HTTP load (after a 1 s warm-up)
+    api_changes: int = 20  # status changes over the API, one after another
 
 
 @dataclass
@@ -49,6 +60,8 @@ class Result:
     cores: str
     rows: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)  # ours: the stage breakdown (bench/stages.py)
+    api: dict[str, Any] = field(default_factory=dict)  # ours: the HTTP API's raw figures
 
 
 def cores() -> tuple[list[int] | None, list[int] | None]:
@@ -80,24 +93,141 @@ def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int
 
 
 def run_fanout(system: System, watchers: int, group: str, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
-    """N sockets in one group; one change at a time, each fanned out to all N before the next."""
+    """N sockets in one group; one change at a time, each fanned out to all N before the next.
+
+    CPU is counted over the fan-out alone: from right before the first change to right after the last frame
+    arrived (the loadgen's done file, written before any client closes), so neither the sockets' opening nor
+    their closing counts."""
     scenario = system.fanout(watchers, plan.fanout_changes, group)
     marks: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as d:
+        done = Path(d) / "done"
 
-    def on_ready() -> None:
-        marks["start"] = usage(system.procs)
-        with ExitStack() as profile:
-            profile.enter_context(profiling(system, f"fanout-{group}", plan))
-            for i, change in enumerate(scenario.changes):
-                if i == len(scenario.changes) - 1:
-                    profile.close()  # clients close on the last change's frames: their teardown is not fan-out
-                change()
-                wait_quiet(system.procs)
-        marks["end"] = usage(system.procs)
+        def on_ready() -> None:
+            marks["start"] = usage(system.procs)
+            with ExitStack() as profile:
+                profile.enter_context(profiling(system, f"fanout-{group}", plan))
+                for i, change in enumerate(scenario.changes):
+                    if i == len(scenario.changes) - 1:
+                        profile.close()  # clients close on the last change's frames: their teardown is not fan-out
+                    change()
+                    if i < len(scenario.changes) - 1:
+                        wait_quiet(system.procs)
+            deadline = time.monotonic() + plan.session_timeout
+            while not done.exists() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if done.exists():
+                marks["end"] = usage(system.procs)
 
-    out = session(scenario, on_ready, plan, client_cpus)
+        out = session(scenario, on_ready, plan, client_cpus, done_file=done)
     if "end" in marks:
         out["cpu_seconds"] = marks["end"].cpu_seconds - marks["start"].cpu_seconds
+    return out
+
+
+def run_stages(system: Ours, plan: Plan, client_cpus: list[int] | None) -> list[dict[str, float]]:
+    """`stage_changes` changes to one watcher at `latency_rate`/s, each timed at every stage (bench/stages.py)."""
+    from orders.services import change_status
+
+    customers = ours.users("bench-stage", 1)
+    orders = ours.new_orders(customers, plan.stage_changes)
+    lines = ours.urls(system.handle, "/ws/notifications/", ours.tokens(customers))
+    called: dict[int, float] = {}
+    stamped: dict[int, float] = {}
+    events: dict[tuple[int, int], int] = {}
+
+    def on_ready() -> None:
+        system.bench_request("POST", "frames/on")
+        start = time.perf_counter()
+        for i, order in enumerate(orders):
+            delay = start + i / plan.latency_rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t = time.time()
+            event = change_status(order=order, to="confirmed", actor=None)
+            called[event.pk] = t
+            events[(event.order_id, event.seq)] = event.pk
+            stamped[event.pk] = event.created_at.timestamp()
+
+    out = session(Scenario(lines, len(orders), [], system.origin, ping_until_ready=True), on_ready, plan,
+                  client_cpus)
+    system.bench_request("POST", "frames/off")
+    written: dict[int, float] = {}
+    for frame in system.bench_request("GET", "frames"):
+        written.setdefault(frame["event_id"], frame["at"])
+    received = {events[(s["order_id"], s["seq"])]: s["arrival"] for s in out.get("samples", [])
+                if (s["order_id"], s["seq"]) in events}
+    worker = stages.worker_marks(system.redis_url, ours.STAGES_PREFIX, called)
+    per_event = []
+    for event_id, t in called.items():
+        marks = {"called": t, "at": stamped[event_id], **worker.get(event_id, {})}
+        for key, source in (("commit", system.publish_marks.before), ("published", system.publish_marks.after),
+                            ("frame_written", written), ("frame_received", received)):
+            if event_id in source:
+                marks[key] = source[event_id]
+        per_event.append(marks)
+    return per_event
+
+
+def http_load(system: Ours, path: str, headers: Sequence[str], concurrency: int, plan: Plan,
+              client_cpus: list[int] | None) -> dict[str, Any]:
+    """bench.httpload in its own process on the client core: `concurrency` keep-alive clients for api_duration s."""
+    cmd = [sys.executable, "-m", "bench.httpload", "--port", str(system.handle.port), "--path", path,
+           "--concurrency", str(concurrency), "--duration", str(plan.api_duration),
+           "--warmup", str(min(1.0, plan.api_duration / 3)), *[a for h in headers for a in ("--header", h)]]
+    run = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=child_env(), capture_output=True,
+                         text=True, timeout=plan.api_duration * 2 + 60, preexec_fn=pin_to(client_cpus))
+    if run.returncode != 0:
+        raise RuntimeError(f"bench.httpload {path} failed:\n{run.stderr[-3000:]}")
+    return dict(json.loads(run.stdout))
+
+
+def run_api(system: Ours, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
+    """The HTTP API on the one web process: GET of one order by its customer (8 clients) beside the floor view
+    (bench/asgi.py), then `api_changes` staff status changes, one after another, each timed to its response and
+    to its frame on the customer's socket."""
+    customer = ours.users("bench-api-c", 1)[0]
+    staff = ours.users("bench-api-s", 1, staff=True, perms=("view_order", "change_order"))[0]
+    (order,) = ours.new_orders([customer], 1)
+    ours.change([order], rate=None)  # an order with an event, as a customer's usually has
+    customer_auth = f"Authorization: Bearer {ours.tokens([customer])[0]}"
+    out: dict[str, Any] = {
+        "get": http_load(system, f"/api/orders/{order.pk}/", [customer_auth], 8, plan, client_cpus),
+        "floor": http_load(system, f"/__bench__/floor/{order.pk}", [], 8, plan, client_cpus),
+        "floor_1": http_load(system, f"/__bench__/floor/{order.pk}", [], 1, plan, client_cpus),
+    }
+    changed = ours.new_orders([customer], plan.api_changes)
+    staff_auth = {"Authorization": f"Bearer {ours.tokens([staff])[0]}", "Content-Type": "application/json"}
+    sent: dict[int, float] = {}
+    post_s: list[float] = []
+    statuses: dict[int, int] = defaultdict(int)
+
+    def on_ready() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", system.handle.port, timeout=30)
+        try:
+            start = time.perf_counter()
+            for i, o in enumerate(changed):
+                delay = start + i / plan.latency_rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                sent[o.pk] = time.time()
+                t0 = time.perf_counter()
+                conn.request("POST", f"/api/orders/{o.pk}/status/", body=b'{"status": "confirmed"}',
+                             headers=staff_auth)
+                response = conn.getresponse()
+                response.read()
+                post_s.append(time.perf_counter() - t0)
+                statuses[response.status] += 1
+        finally:
+            conn.close()
+
+    lines = ours.urls(system.handle, "/ws/notifications/", ours.tokens([customer]))
+    frames = session(Scenario(lines, len(changed), [], system.origin, ping_until_ready=True), on_ready, plan,
+                     client_cpus)
+    to_frame = [s["arrival"] - sent[s["order_id"]] for s in frames.get("samples", []) if s["order_id"] in sent]
+    out["post"] = {"latency_ms": percentiles(post_s, 1000.0), "statuses": dict(statuses)}
+    out["to_frame"] = {"latency_ms": percentiles(to_frame, 1000.0), "expect": frames["expect"],
+                       "measured": frames["measured"]}
     return out
 
 
@@ -107,9 +237,12 @@ def profiling(system: System, what: str, plan: Plan) -> AbstractContextManager[N
     return recorded(system.web[0], plan.profile_dir / f"{system.name}-{what}.txt")
 
 
-def session(scenario: Scenario, on_ready: Any, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
+def session(scenario: Scenario, on_ready: Any, plan: Plan, client_cpus: list[int] | None,
+            done_file: Path | None = None) -> dict[str, Any]:
     return drive(scenario.lines, on_ready, scenario.expect, timeout=plan.session_timeout, cpus=client_cpus,
+                 done_file=done_file,
                  loadgen_args=["--samples", "--connect-concurrency", "100",
+                               "--deflate" if plan.deflate else "--no-deflate",
                                *(["--origin", scenario.origin] if scenario.origin else []),
                                *(["--send-on-open", '{"type":"ping"}', "--await-reply"]
                                  if scenario.ping_until_ready else [])])
@@ -146,6 +279,7 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
         lost += max(0, int(out["expect"]) - int(out["measured"]))
         dups += int(out["duplicates"])
         if n == largest:
+            rows["deflate"] = out["deflate_negotiated"] / out["connected"] if out["connected"] else None
             rows["handshakes"] = out["handshakes_per_s"]
             if out["connected"]:
                 rows["kib_per_conn"] = (out["rss_open"] - out["rss_before"]) / out["connected"] / 1024
@@ -158,8 +292,54 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
         lost += max(0, int(out["expect"]) - int(out["measured"]))
         if group == "order" and out.get("measured") and "cpu_seconds" in out:
             rows["cpu_per_1000"] = out["cpu_seconds"] / int(out["measured"]) * 1000
+    if isinstance(system, Ours):
+        progress("ours: stage breakdown")
+        result.stages = stages.breakdown(run_stages(system, plan, client_cpus))
+        progress("ours: the HTTP API")
+        api = run_api(system, plan, client_cpus)
+        result.api = api
+        for key in ("get", "floor", "floor_1"):
+            if set(api[key]["statuses"]) != {"200"}:
+                result.notes.append(f"api {api[key]['path']}: statuses {api[key]['statuses']}")
+        if set(api["post"]["statuses"]) != {200}:
+            result.notes.append(f"api POST status: statuses {api['post']['statuses']}")
+        if api["to_frame"]["measured"] != api["to_frame"]["expect"]:
+            result.notes.append(f"api -> frame: {api['to_frame']['measured']} of {api['to_frame']['expect']} frames")
+        rows["api_get_p50"] = api["get"]["latency_ms"].get("p50")
+        rows["api_get_rps"] = api["get"]["requests_per_s"]
+        rows["api_post_p50"] = api["post"]["latency_ms"].get("p50")
+        rows["api_to_frame_p50"] = api["to_frame"]["latency_ms"].get("p50")
+        lost += max(0, int(api["to_frame"]["expect"]) - int(api["to_frame"]["measured"]))
     rows["lost"] = lost
     rows["duplicates"] = dups
+    return result
+
+
+def floor_result(plan: Plan, measured: dict[str, Any], results: list[Result]) -> Result:
+    """The floor column: the PostgreSQL commit and Redis round trip measured alone, and floors derived from them
+    (each derivation in the notes)."""
+    by = {r.name: r for r in results}
+    pg, rtt = measured["postgres_commit_ms"], measured["redis_rtt_ms"]
+    ceiling = by.get("ceiling")
+    result = Result(FLOOR, "PostgreSQL + Redis alone", cores="bench process (client core)")
+    rows = result.rows
+    rows["floor_pg_commit"], rows["floor_redis_rtt"] = pg["p50"], rtt["p50"]
+    for n in plan.watchers:
+        for q in ("p50", "p99"):
+            delivery = ceiling.rows.get(f"{q}@{n}") if ceiling else rtt[q]
+            rows[f"{q}@{n}"] = None if delivery is None else pg[q] + delivery
+    delivered = "the ceiling's latency at as many watchers" if ceiling else "a Redis round trip (no ceiling run)"
+    result.notes.append(f"latency p50/p99: the commit's p50/p99 + {delivered}")
+    api = getattr(by.get("ours"), "api", None)
+    if api:
+        one = api["floor_1"]["latency_ms"]["p50"]
+        rows["api_get_p50"], rows["api_get_rps"] = api["floor"]["latency_ms"]["p50"], api["floor"]["requests_per_s"]
+        rows["api_post_p50"] = one + pg["p50"]
+        delivery = ceiling.rows.get("p50@1") if ceiling and 1 in plan.watchers else rtt["p50"]
+        rows["api_to_frame_p50"] = one + pg["p50"] + (delivery or 0.0)
+        result.notes.append("API GET: a minimal Django view doing one query (bench/asgi.py), same process, 8 clients")
+        result.notes.append("API POST: that view's p50 with one client + the commit's p50; API -> frame: that + "
+                            + ("the ceiling's p50 at 1 watcher" if ceiling and 1 in plan.watchers else "a Redis PING"))
     return result
 
 
@@ -175,29 +355,51 @@ def check(result: Result, out: dict[str, Any], label: str) -> None:
 # --- The table ------------------------------------------------------------------------------------------------
 
 
-def row_specs(plan: Plan) -> list[tuple[str, str, str]]:
-    """(key, label, better) in print order; better is "low" or "high"."""
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    better: str  # "low" or "high"
+    systems: tuple[str, ...]  # the columns that have a number for it
+
+
+def row_specs(plan: Plan) -> list[Row]:
+    """The table's rows in print order."""
+    everyone, platforms = (*SYSTEMS, FLOOR), SYSTEMS
     specs = []
     for n in sorted(plan.watchers):
-        specs += [(f"p50@{n}", f"latency p50, {n} watchers (ms)", "low"),
-                  (f"p99@{n}", f"latency p99, {n} watchers (ms)", "low"),
-                  (f"max@{n}", f"latency max, {n} watchers (ms)", "low")]
+        specs += [Row(f"p50@{n}", f"latency p50, {n} watchers (ms)", "low", everyone),
+                  Row(f"p99@{n}", f"latency p99, {n} watchers (ms)", "low", everyone),
+                  Row(f"max@{n}", f"latency max, {n} watchers (ms)", "low", platforms)]
     largest = max(plan.watchers)
+    offered = "offering permessage-deflate" if plan.deflate else "without compression (--no-deflate)"
     specs += [
-        ("fanout_order", f"fan-out, 1 change -> {plan.fanout} sockets of one order (deliveries/s)", "high"),
-        ("fanout_staff", f"fan-out, 1 change -> {plan.fanout} staff streams, staff.orders (deliveries/s)", "high"),
-        ("cpu_per_1000", "CPU s per 1,000 deliveries (server + worker, fan-out)", "low"),
-        ("kib_per_conn", f"memory per idle connection, {largest} open (KiB)", "low"),
-        ("handshakes", f"connections set up/s, JWT auth, {largest} clients (ours: until subscribed; ceiling: no auth)",
-         "high"),
-        ("lost", "frames lost (all sessions)", "low"),
-        ("duplicates", "duplicate frames (latency sessions)", "low"),
+        Row("fanout_order", f"fan-out, 1 change -> {plan.fanout} sockets of one order (deliveries/s)", "high",
+            platforms),
+        Row("fanout_staff", f"fan-out, 1 change -> {plan.fanout} staff streams, staff.orders (deliveries/s)", "high",
+            ("ours",)),
+        Row("cpu_per_1000", "CPU s per 1,000 deliveries (server + worker, first change to last frame)", "low",
+            platforms),
+        Row("kib_per_conn", f"memory per idle connection, {largest} open, clients {offered} (KiB)", "low", platforms),
+        Row("deflate", f"share of the {largest} clients that negotiated permessage-deflate", "", platforms),
+        Row("handshakes", f"connections set up/s, JWT auth, {largest} clients (ours: until subscribed; ceiling: no "
+            "auth)", "high", platforms),
+        Row("floor_pg_commit", "PostgreSQL commit of the change's write alone (UPDATE order + INSERT event), p50 (ms)",
+            "low", (FLOOR,)),
+        Row("floor_redis_rtt", "Redis round trip (PING), p50 (ms)", "low", (FLOOR,)),
+        Row("api_get_p50", "API GET /api/orders/<id>/, 8 clients, p50 (ms)", "low", ("ours", FLOOR)),
+        Row("api_get_rps", "API GET /api/orders/<id>/, 8 clients (requests/s)", "high", ("ours", FLOOR)),
+        Row("api_post_p50", "API POST /api/orders/<id>/status/, 1 client, p50 (ms)", "low", ("ours", FLOOR)),
+        Row("api_to_frame_p50", "API status change -> frame on the customer's socket, p50 (ms)", "low",
+            ("ours", FLOOR)),
+        Row("lost", "frames lost (all sessions)", "low", platforms),
+        Row("duplicates", "duplicate frames (latency sessions)", "low", platforms),
     ]
     return specs
 
 
 def targets(plan: Plan, by: dict[str, Result]) -> dict[str, str]:
-    """The issue's targets, each judged on this run: "met"/"NOT met" plus the goal."""
+    """Issue 18's targets, each judged on this run: "met"/"NOT met" plus the goal (n/a: not measured here)."""
     n = 1000 if 1000 in plan.watchers else max(plan.watchers)
     ours = by.get("ours")
     seed, ceiling = by.get("seed"), by.get("ceiling")
@@ -211,18 +413,27 @@ def targets(plan: Plan, by: dict[str, Result]) -> dict[str, str]:
     def get(r: Result | None, key: str) -> float | None:
         return None if r is None else r.rows.get(key)
 
-    p50, p99 = get(ours, f"p50@{n}"), get(ours, f"p99@{n}")
-    out[f"p50@{n}"] = verdict(None if p50 is None else p50 <= 15, "<= 15 ms")
-    out[f"p99@{n}"] = verdict(None if p99 is None else p99 <= 50, "<= 50 ms")
-    fo, fs, fc = get(ours, "fanout_order"), get(seed, "fanout_order"), get(ceiling, "fanout_order")
-    parts = []
-    if fo is not None and fs:
-        parts.append(verdict(fo >= 2 * fs, ">= 2x seed"))
-    if fo is not None and fc:
-        parts.append(verdict(fo * 3 >= fc, "within 3x of ceiling"))
-    out["fanout_order"] = "; ".join(parts)
+    def at_most(key: str, other: Result | None, times: float, goal: str) -> str:
+        a, b = get(ours, key), get(other, key)
+        return verdict(None if a is None or not b else a <= times * b, goal)
+
+    def at_least(key: str, other: Result | None, times: float, goal: str) -> str:
+        a, b = get(ours, key), get(other, key)
+        return verdict(None if a is None or not b else a >= times * b, goal)
+
+    p99 = get(ours, f"p99@{n}")
+    out[f"p50@{n}"] = "; ".join([at_most(f"p50@{n}", ceiling, 3, "<= 3x ceiling"),
+                                 at_most(f"p50@{n}", seed, 0.35, "<= 0.35x seed")])
+    out[f"p99@{n}"] = verdict(None if p99 is None else p99 <= 15, "<= 15 ms")
+    out["fanout_order"] = at_least("fanout_order", ceiling, 0.8, ">= 0.8x ceiling")
+    out["cpu_per_1000"] = at_most("cpu_per_1000", seed, 0.5, "<= 0.5x seed")
     kib = get(ours, "kib_per_conn")
-    out["kib_per_conn"] = verdict(None if kib is None else kib <= 50, "<= 50 KiB")
+    out["kib_per_conn"] = verdict(None if kib is None or not plan.deflate else kib <= 30, "<= 30 KiB with deflate")
+    out["handshakes"] = at_least("handshakes", seed, 1.0, ">= seed")
+    get_p50, rps, to_frame = get(ours, "api_get_p50"), get(ours, "api_get_rps"), get(ours, "api_to_frame_p50")
+    out["api_get_p50"] = verdict(None if get_p50 is None else get_p50 <= 3, "<= 3 ms")
+    out["api_get_rps"] = verdict(None if rps is None else rps >= 400, ">= 400/s")
+    out["api_to_frame_p50"] = verdict(None if to_frame is None else to_frame <= 10, "<= 10 ms")
     return out
 
 
@@ -246,27 +457,28 @@ def table(plan: Plan, results: list[Result]) -> str:
     by = {r.name: r for r in results}
     goals = targets(plan, by)
     header = ["", *[f"{r.name} ({r.server})" for r in results]]
-    if "ours" in by and "seed" in by:
-        header.append("ours/seed")
-    if "ours" in by and "ceiling" in by:
-        header.append("ours/ceiling")
+    versus = [other for other in ("seed", "ceiling", FLOOR) if "ours" in by and other in by]
+    header += [f"ours/{other}" for other in versus]
     header.append("target")
     lines = [header]
-    for key, label, _better in row_specs(plan):
-        row = [label, *[fmt(r.rows.get(key)) for r in results]]
-        if "ours" in by and "seed" in by:
-            row.append(ratio(by["ours"].rows.get(key), by["seed"].rows.get(key)))
-        if "ours" in by and "ceiling" in by:
-            row.append(ratio(by["ours"].rows.get(key), by["ceiling"].rows.get(key)))
-        row.append(goals.get(key, ""))
+    for spec in row_specs(plan):
+        if not any(r.name in spec.systems for r in results):
+            continue
+        row = [spec.label, *[fmt(r.rows.get(spec.key)) if r.name in spec.systems else "" for r in results]]
+        row += [ratio(by["ours"].rows.get(spec.key), by[other].rows.get(spec.key)) for other in versus]
+        row.append(goals.get(spec.key, ""))
         lines.append(row)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
     text.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     text.append("")
+    text.append(f"clients: {'offer permessage-deflate, as browsers do' if plan.deflate else 'no compression offered'}")
     for r in results:
         text.append(f"{r.name}: {r.server}, cores: {r.cores}")
         text.extend(f"  note: {note}" for note in r.notes)
+    ours_result = by.get("ours")
+    if ours_result is not None and ours_result.stages:
+        text += ["", stages.stages_table(ours_result.stages, plan.stage_changes)]
     return "\n".join(text)
 
 
@@ -291,15 +503,21 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     ap.add_argument("--fanout-changes", type=int, default=3, help="changes per fan-out session (default 3)")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="record each fan-out's server with py-spy into DIR (collapsed stacks and top functions)")
+    ap.add_argument("--deflate", action=argparse.BooleanOptionalAction, default=True,
+                    help="clients offer permessage-deflate, as browsers do (default); --no-deflate to compare")
+    ap.add_argument("--api-duration", type=float, default=5.0,
+                    help="seconds of each HTTP API load (default 5, after a 1 s warm-up)")
     args = ap.parse_args(argv)
     if args.quick:
         plan = Plan(watchers=[1, 3], fanout=3, latency_changes=3, latency_rate=20.0, fanout_changes=2,
-                    session_timeout=30.0)
+                    session_timeout=30.0, stage_changes=3, floor_count=20, api_duration=0.5, api_changes=3)
     else:
         watchers = [int(w) for w in args.watchers.split(",") if w.strip()]
         plan = Plan(watchers=watchers, fanout=args.fanout or max(watchers), latency_changes=args.changes,
-                    latency_rate=args.rate, fanout_changes=args.fanout_changes, session_timeout=120.0)
+                    latency_rate=args.rate, fanout_changes=args.fanout_changes, session_timeout=120.0,
+                    api_duration=args.api_duration)
     plan.profile_dir = args.profile
+    plan.deflate = args.deflate
     unknown = set(args.systems.split(",")) - set(SYSTEMS)
     if unknown:
         ap.error(f"unknown systems {sorted(unknown)}")
@@ -330,6 +548,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(measure(system, plan, client_cpus, progress))
         finally:
             system.stop()
+    if any(r.name == "ours" for r in results):
+        progress("floors: PostgreSQL commit and Redis round trip alone")
+        results.append(floor_result(plan, floors.measure(args.database_url, args.redis_url, count=plan.floor_count),
+                                    results))
     print(table(plan, results))
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f}; "

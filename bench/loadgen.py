@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import math
@@ -81,6 +82,7 @@ class _State:
     all_settled: asyncio.Event = field(default_factory=asyncio.Event)
     got_expected: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: bool = False
+    deflated: int = 0  # clients whose handshake negotiated permessage-deflate
     conns: dict[int, ClientConnection] = field(default_factory=dict)
 
     def settle_one(self) -> None:
@@ -134,6 +136,7 @@ async def _client(
             st.settle_one()
             return
         st.handshake_s.append(time.perf_counter() - t0)
+    st.deflated += any(ext.name == "permessage-deflate" for ext in ws.protocol.extensions)
     st.conns[i] = ws
     st.connected += 1
     st.last_open = time.perf_counter()
@@ -171,14 +174,17 @@ async def run(
     open_timeout: float = 20.0,
     send_on_open: str | None = None,
     await_reply: bool = False,
-    deflate: bool = False,
+    deflate: bool = True,
     ready_file: str | None = None,
+    done_file: str | None = None,
     on_ready: ReadyHook | None = None,
     keep_samples: bool = False,
 ) -> dict[str, Any]:
     """Open one client per URL, wait until all are open, then collect frames until `expect` measured frames
     arrived, `duration` seconds passed since all opened, or `timeout` seconds passed overall; return a JSON dict.
-    Frames carrying a numeric `sent_at` (time.time() at the change) are measured; others are counted only."""
+    Frames carrying a numeric `sent_at` (time.time() at the change) are measured; others are counted only.
+    Clients offer permessage-deflate as browsers do unless `deflate` is False; `done_file` is written once the
+    expected frames arrived, before any client closes (so a caller can stop counting CPU there)."""
     if expect is None and duration is None:
         duration = 10.0
     fd_limit = raise_nofile(len(urls) + 256)
@@ -204,13 +210,11 @@ async def run(
     try:
         if st.n == 0:
             st.all_settled.set()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 st.all_settled.wait(),
                 timeout=max(0.0, hard_deadline - time.perf_counter()),
             )
-        except TimeoutError:
-            pass
         open_wall = (st.last_open - t_start) if st.connected else 0.0
         ready_info = {
             "connected": st.connected,
@@ -230,6 +234,8 @@ async def run(
             try:
                 await asyncio.wait_for(st.got_expected.wait(), timeout=max(0.0, end - time.perf_counter()))
                 stop_reason = "expect"
+                if done_file:
+                    Path(done_file).write_text(json.dumps({"at": time.time()}))
             except TimeoutError:
                 stop_reason = "timeout" if end >= hard_deadline else "duration"
     finally:
@@ -257,6 +263,8 @@ async def run(
         "failed": st.failed,
         "fail_reasons": dict(st.fail_reasons.most_common(5)),
         "fd_limit": fd_limit,
+        "deflate_offered": deflate,
+        "deflate_negotiated": st.deflated,
         "open_wall_s": round((st.last_open - t_start) if st.connected else 0.0, 3),
         "handshakes_per_s": round(st.connected / (st.last_open - t_start), 1) if st.connected else 0.0,
         "handshake_ms": percentiles(st.handshake_s, 1000.0),
@@ -350,10 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--deflate",
-        action="store_true",
-        help="offer permessage-deflate (off by default)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="offer permessage-deflate, as browsers do (default); --no-deflate to compare",
     )
     ap.add_argument("--ready-file", help="written (JSON) once every client has opened or failed")
+    ap.add_argument("--done-file", help="written (JSON) once the --expect frames arrived, before clients close")
     ap.add_argument(
         "--samples",
         action="store_true",
@@ -379,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         await_reply=args.await_reply,
         deflate=args.deflate,
         ready_file=args.ready_file,
+        done_file=args.done_file,
         keep_samples=args.samples,
     )
     runner: Callable[[Any], dict[str, Any]] = asyncio.run

@@ -22,7 +22,10 @@ CHANNEL_PREFIX = f"benchours{os.getpid()}"
 PRESENCE_PREFIX = "benchpresence"
 AUTH_PREFIX = "benchauth"
 QUEUE_PREFIX = "bench_ours-"
+STAGES_PREFIX = f"benchstages{os.getpid()}:"  # bench/worker_hooks.py: per-event stage times of this run
 SERVERS = ("uvicorn", "daphne")
+BENCH_APPLICATION = "bench.asgi:application"
+WORKER_HOOKS = "bench.worker_hooks"
 
 
 def ensure_database(database_url: str) -> None:
@@ -56,6 +59,7 @@ def platform_env(database_url: str, redis_url: str) -> dict[str, str]:
         "WS_HANDSHAKE_BURST_PER_IP": "1000000",
         "WS_HANDSHAKE_BURST": "1000000",
         "LOG_LEVEL": "WARNING",
+        "BENCH_STAGES_PREFIX": STAGES_PREFIX,
     }
     return env
 
@@ -93,7 +97,12 @@ def start(
     max_lifetime: float = 900.0,
     ready_timeout: float = 60.0,
 ) -> OursStack:
-    """Migrate the bench database, then start the web server and the worker with the production commands."""
+    """Migrate the bench database, then start the web server and the worker with the production commands.
+
+    Two bench-only additions, neither in the path unless a session asks: the server runs `bench.asgi`, the
+    platform's application plus the /__bench__/ routes (frame-written times, the API floor view), and the worker
+    imports bench.worker_hooks (task start, group_send done and task end per push, written after the task).
+    """
     from worker.processes import daphne_command, web_command, worker_command
 
     if server not in SERVERS:
@@ -109,8 +118,9 @@ def start(
     # The clients send this server's own origin, as a page served by it would.
     env = child_env(**platform_env(database_url, redis_url), WS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}")
     web = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
+    web = [BENCH_APPLICATION if arg == "config.asgi:application" else arg for arg in web]
     # The production command (no gossip/mingle/heartbeat there either), so the worker's CPU figure is ours.
-    worker = worker_command(concurrency=worker_concurrency, hostname="benchours@%h")
+    worker = [*worker_command(concurrency=worker_concurrency, hostname="benchours@%h"), "--include", WORKER_HOOKS]
     try:
         migrate = spawn("migrate", [sys.executable, "manage.py", "migrate", "--noinput"],
                         stack.tmpdir / "migrate.log", env, 300)
@@ -138,8 +148,9 @@ def setup_django(database_url: str, redis_url: str) -> None:
     django.setup()
 
 
-def users(prefix: str, count: int, *, staff: bool = False) -> list[Any]:
-    """`count` users named prefix0..; created once (unusable passwords: they log in by token) and reused."""
+def users(prefix: str, count: int, *, staff: bool = False, perms: Sequence[str] = ("view_order",)) -> list[Any]:
+    """`count` users named prefix0..; created once (unusable passwords: they log in by token) and reused.
+    Staff get the orders permissions `perms` (codenames)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
@@ -157,10 +168,11 @@ def users(prefix: str, count: int, *, staff: bool = False) -> list[Any]:
         existing = {u.username: u for u in user_model.objects.filter(username__in=names)}
     people = [existing[name] for name in names]
     if staff:
-        # Staff see every order with the admin's view permission (orders.selectors.sees_all_orders).
-        view_order = Permission.objects.get(content_type__app_label="orders", codename="view_order")
+        # Staff see every order with the admin's view permission (orders.selectors.sees_all_orders) and change
+        # statuses over the API with change_order (selectors.may_change_status).
+        granted = Permission.objects.filter(content_type__app_label="orders", codename__in=perms)
         grants = user_model.user_permissions.through
-        grants.objects.bulk_create([grants(user_id=p.pk, permission_id=view_order.pk) for p in people],
+        grants.objects.bulk_create([grants(user_id=p.pk, permission_id=perm.pk) for p in people for perm in granted],
                                    ignore_conflicts=True, batch_size=1000)
     return people
 

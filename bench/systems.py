@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -72,11 +74,29 @@ class Ours(System):
         self.handle = ours.start(database_url, redis_url, server=server, server_cpus=server_cpus,
                                  worker_cpus=worker_cpus)
         self.server_label = server
+        self.redis_url = redis_url
         self.origin = f"http://127.0.0.1:{self.handle.port}"
+        # The stage breakdown's publish times in this process (bench/stages.py).
+        from bench.stages import PublishMarks
+
+        self.publish_marks = PublishMarks()
         from orders.models import Order
 
         # Orders of earlier runs would make each customer's stream read more on connect.
         Order.objects.filter(customer__username__startswith="bench-").delete()
+
+    def bench_request(self, method: str, route: str) -> Any:
+        """One of the server's bench-only routes (bench/asgi.py), e.g. POST frames/on; its JSON answer."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.handle.port, timeout=10)
+        try:
+            conn.request(method, f"/__bench__/{route}")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{method} /__bench__/{route}: {response.status} {body[:200]!r}")
+            return json.loads(body)
+        finally:
+            conn.close()
 
     def latency(self, watchers: int, changes: int) -> Scenario:
         customers = ours.users("bench-c", watchers)

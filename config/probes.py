@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from asgiref.sync import markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from realtime.health import healthz, livez, readyz
 from realtime.metrics import metrics_view
 
-PROBES: dict[str, Callable[[HttpRequest], Any]] = {
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]] = {
     "/livez": livez, "/readyz": readyz, "/healthz": healthz, "/metrics": metrics_view,
 }
 

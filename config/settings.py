@@ -184,9 +184,13 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    # django-ninja, the JSON API (config/api.py); listed so its docs page uses its own static files, no CDN.
+    "ninja",
     "accounts",
     "orders",
     "realtime",
+    # The Celery app's Django side: the beat schedule's sync after migrate, Celery metrics, run_platform.
+    "worker.apps.WorkerConfig",
 ]
 
 MIDDLEWARE = [
@@ -319,6 +323,9 @@ REDIS_CONNECTION_OPTIONS = {
     "socket_connect_timeout": 5,
     "max_connections": env_int("REDIS_MAX_CONNECTIONS", 10_000),
 }
+# The layer's one Redis host, for either layer below: the sentinels and the master's name, or one address.
+CHANNEL_LAYER_HOST = ({**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
+                      else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS})
 # CHANNEL_LAYER=core: channels_redis's RedisChannelLayer (messages wait in Redis lists up to `expiry` for a
 # server that is briefly away). CHANNEL_LAYER=pubsub: RedisPubSubChannelLayer, one PUBLISH per group that each
 # server process fans out locally (faster fan-out, docs/performance.md), but a message published while a server's
@@ -330,13 +337,7 @@ if (REDIS_SENTINELS or REDIS_URL) and CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
-                    else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}
-                ],
-                "prefix": CHANNEL_LAYER_PREFIX,
-            },
+            "CONFIG": {"hosts": [CHANNEL_LAYER_HOST], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 elif REDIS_SENTINELS or REDIS_URL:
@@ -344,10 +345,7 @@ elif REDIS_SENTINELS or REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [
-                    {**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
-                    else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}
-                ],
+                "hosts": [CHANNEL_LAYER_HOST],
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 60,
@@ -366,7 +364,7 @@ _SENTINEL_BROKER_URL = ";".join(
     f"sentinel://{':' + REDIS_PASSWORD + '@' if REDIS_PASSWORD else ''}{host}:{port}/{REDIS_SENTINEL_DB}"
     for host, port in REDIS_SENTINELS
 )
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", _SENTINEL_BROKER_URL or REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 # Queues by kind of work (worker/queues.py): a worker consumes all of them unless started with --queues.
 # CELERY_QUEUE_PREFIX keeps deployments, or parallel test runs, that share one Redis apart.
@@ -379,7 +377,7 @@ CELERY_TASK_ROUTES = ("worker.queues.route_task",)
 # Imported by every worker: the `consuming` inspect command its health check asks (worker/health.py).
 CELERY_IMPORTS = ("worker.health",)
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + DEFAULT_QUEUE
-CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_str("CELERY_BROKER_URL")
+CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or REDIS_SENTINELS) and not env_secret("CELERY_BROKER_URL")
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -404,19 +402,21 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # An unacked task comes back after visibility_timeout if its worker vanished (kill -9); the outbox sweep
 # re-sends its event long before (docs/reliability.md). A short connect timeout keeps a request that
 # enqueues from hanging on an unreachable broker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
     "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 3),
     # kombu's default is none: a task enqueueing (a retry, an e-mail) on a frozen broker waited forever. Longer
     # than the consumer's 1 s blocking pop.
-    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 10),
+    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3),
 }
-if REDIS_SENTINELS and not env_str("CELERY_BROKER_URL"):
+if REDIS_SENTINELS and not env_secret("CELERY_BROKER_URL"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
     if REDIS_SENTINEL_PASSWORD:
         CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
 # Publishing must not hang a request when the broker is down: the outbox sweep re-sends later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# After a failed publish a process leaves its pushes to the sweep this long (orders.tasks.enqueue_push).
+BROKER_UNAVAILABLE_BACKOFF_SECONDS = env_int("BROKER_UNAVAILABLE_BACKOFF_SECONDS", 5)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -462,6 +462,8 @@ WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", 20)
 REPLAY_LIMIT = env_int("REPLAY_LIMIT", 1000)
 OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 10)
 STUCK_ORDER_AFTER_MINUTES = env_int("STUCK_ORDER_AFTER_MINUTES", 24 * 60)
+# How long an Idempotency-Key of POST /api/orders/ is remembered (docs/integration.md); never less than a day.
+IDEMPOTENCY_KEY_TTL_HOURS = max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
 
 # --- Presence and the e-mail fallback ---------------------------------------------------------------
 # A connection refreshes its presence every beat (client ping or server timer) and is forgotten after
@@ -469,7 +471,7 @@ STUCK_ORDER_AFTER_MINUTES = env_int("STUCK_ORDER_AFTER_MINUTES", 24 * 60)
 PRESENCE_HEARTBEAT_SECONDS = float(env_int("PRESENCE_HEARTBEAT_SECONDS", 20))
 PRESENCE_MISSED_BEATS = 3
 # Presence lives in Redis (the same server as the channel layer by default); embedded mode keeps it in memory.
-PRESENCE_REDIS_URL = env_str("PRESENCE_REDIS_URL", REDIS_URL)
+PRESENCE_REDIS_URL = env_secret("PRESENCE_REDIS_URL", REDIS_URL)
 PRESENCE_KEY_PREFIX = env_str("PRESENCE_KEY_PREFIX", "presence")
 # The pages ping every WS_PING_INTERVAL_SECONDS and reconnect when no pong came WS_PONG_TIMEOUT_SECONDS after a
 # ping (page data, static/js/live-socket.js). Every WS_POSITION_CHECK_SECONDS each open order socket and stream

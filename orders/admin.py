@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -16,6 +17,9 @@ from redis.exceptions import RedisError
 from orders import delivery, services
 from orders.models import ChatMessage, Order, OrderEvent, OrderItem
 from orders.states import IllegalTransition, Status, check_transition
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
 
 
 class OrderAdminForm(forms.ModelForm):
@@ -32,7 +36,7 @@ class OrderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Order
-        fields = ["customer", "shipping_address", "internal_note"]
+        fields = ["customer", "external_ref", "shipping_address", "internal_note"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -40,7 +44,7 @@ class OrderAdminForm(forms.ModelForm):
             self.fields["status"].initial = self.instance.status
 
     def clean_status(self) -> str:
-        status = self.cleaned_data["status"]
+        status: str = self.cleaned_data["status"]
         if self.instance.pk is not None and status != self.instance.status:
             try:
                 check_transition(self.instance.status, status)
@@ -60,8 +64,8 @@ class OrderEventInline(admin.TabularInline):
     model = OrderEvent
     extra = 0
     can_delete = False
-    fields = ["seq", "from_status", "to_status", "actor", "created_at", "published_at"]
-    readonly_fields = fields
+    fields = ["seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
+    readonly_fields = fields  # type: ignore[assignment]  # names only, no field groups
     ordering = ["-seq"]
     verbose_name = "status event"
     verbose_name_plural = "Status timeline"
@@ -92,13 +96,18 @@ class ChatMessageInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["created_at", "sender", "text"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # names only, no field groups
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def staff_user(request: HttpRequest) -> User:
+    """The admin's user: the admin site lets only logged-in staff in, never the anonymous user."""
+    return cast(User, request.user)
 
 
 def _bulk_change(
@@ -108,7 +117,7 @@ def _bulk_change(
     changed, skipped = 0, []
     for order in queryset.order_by("pk"):
         try:
-            services.change_status(order=order, to=to, actor=request.user)
+            services.change_status(order=order, to=to, actor=staff_user(request))
             changed += 1
         except IllegalTransition as exc:
             skipped.append(f"{order.number}: {exc.reason}")
@@ -157,9 +166,9 @@ class AwaitingReplyFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
         if self.value() == "awaiting":
-            return queryset.filter(last_chat_from_staff=False)
+            return queryset.filter(last_chat_from_staff=False)  # type: ignore[misc]  # OrderAdmin's annotation
         if self.value() == "answered":
-            return queryset.filter(last_chat_from_staff=True)
+            return queryset.filter(last_chat_from_staff=True)  # type: ignore[misc]  # OrderAdmin's annotation
         return queryset
 
 
@@ -168,7 +177,7 @@ class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
     list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
-    search_fields = ["number", "customer__username", "customer__email", "customer__last_name"]
+    search_fields = ["number", "external_ref", "customer__username", "customer__email", "customer__last_name"]
     readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "watching_now",
                        "chat_history"]
     list_select_related = ["customer"]
@@ -177,7 +186,8 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
-        return super().get_queryset(request).annotate(last_chat_from_staff=last_chat_from_staff())
+        orders: QuerySet[Order] = super().get_queryset(request).annotate(last_chat_from_staff=last_chat_from_staff())
+        return orders
 
     @admin.display(description="Awaiting reply", boolean=True, ordering="last_chat_from_staff")
     def awaiting_reply(self, obj: Order) -> bool:
@@ -186,7 +196,7 @@ class OrderAdmin(admin.ModelAdmin):
     # The form shows status but never writes it to the model: save_model changes it through the service.
     exclude = ["status"]
 
-    def get_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Order | None = None) -> _FieldGroups:
         fields = [name for name in super().get_fields(request, obj) if name != "status"]
         return [*fields[:1], "status", *fields[1:]]  # right after the customer, where it was
 
@@ -197,12 +207,12 @@ class OrderAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change and status != obj.status:
             try:
-                services.change_status(order=obj, to=status, actor=request.user)
+                services.change_status(order=obj, to=status, actor=staff_user(request))
             except IllegalTransition as exc:  # another change won the row lock since the form was checked
                 self.message_user(request, f"Status not changed: {exc.reason}", messages.ERROR)
         reply = form.cleaned_data.get("reply", "").strip()
         if reply:
-            services.post_chat_message(order_id=obj.pk, sender=request.user, text=reply)
+            services.post_chat_message(order_id=obj.pk, sender=staff_user(request), text=reply)
             self.message_user(request, f"Reply sent to {obj.customer.get_username()}'s chat.", messages.SUCCESS)
 
     @admin.display(description="Chat history")
@@ -249,10 +259,10 @@ class ChatMessageAdmin(admin.ModelAdmin):
 class OrderEventAdmin(admin.ModelAdmin):
     """The outbox, for ops: which events were pushed and when."""
 
-    list_display = ["order", "seq", "from_status", "to_status", "actor", "created_at", "published_at"]
+    list_display = ["order", "seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
     list_filter = ["to_status", ("published_at", admin.EmptyFieldListFilter)]
     search_fields = ["order__number"]
-    list_select_related = ["order", "actor"]
+    list_select_related = ["order", "actor", "api_key"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,58 +1,60 @@
-"""The JSON HTTP API for orders: the caller's orders (paged by cursor, filtered by change time and status), one
-order with its events, and staff status changes. The token endpoints are in accounts/api.py."""
+"""The JSON HTTP API for orders (a django-ninja router, mounted by config/api.py): the caller's orders (paged by
+cursor, filtered by change time, status and external_ref), one order with its events, status changes, and order
+intake with Idempotency-Key. Who may do what is orders.selectors'; the writes are orders.services'."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
-from datetime import datetime
-from functools import wraps
+from datetime import UTC, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from ninja import Header, Path, Query, Router, Schema
+from ninja import Status as HttpStatus
+from ninja.errors import HttpError, ValidationError
+from pydantic import AwareDatetime, Field, field_validator
 
-from accounts import tokens
-from accounts.api import View, error, read_json
-from orders import selectors, services
+from accounts.api_auth import require_scope
+from accounts.models import ApiKey, Scope
+from orders import idempotency, selectors, services
 from orders.models import Order, OrderEvent
+from orders.schemas import (
+    DuplicateOrder,
+    Error,
+    IllegalChange,
+    OrderDetailOut,
+    OrderIn,
+    OrderPageOut,
+    StatusChangeIn,
+    StatusChangeOut,
+    Text,
+    ValidationErrorOut,
+)
 from orders.states import IllegalTransition, Status
 
 logger = logging.getLogger(__name__)
+
+router = Router(tags=["orders"])
 
 # GET /api/orders/ pages (docs/protocol.md): `limit` defaults to 50 and may be at most 200.
 ORDER_PAGE_DEFAULT = 50
 ORDER_PAGE_MAX = 200
 CURSOR_PREFIX = "v1:"
+# Order ids are PostgreSQL bigints.
+MAX_ID = 2**63 - 1
+
+REFUSALS: dict[int | str, Any] = {401: Error, 403: Error, 422: ValidationErrorOut}
+# A body that is not JSON at all (ninja's parser): 400, before any field is looked at.
+WITH_BODY: dict[int | str, Any] = {400: Error, **REFUSALS}
+OrderId = Path(..., ge=1, le=MAX_ID)  # type: ignore[type-arg]  # ninja types its param markers as generic classes
 
 
-def api_view(view: View) -> View:
-    """Authenticate by `Authorization: Bearer <access>` or the session (with CSRF on unsafe methods)."""
-
-    @csrf_exempt
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            try:
-                request.user, _claims = tokens.user_for_token(header.removeprefix("Bearer ").strip())
-            except tokens.InvalidToken:
-                return error(401, "Invalid or expired access token.")
-        elif request.user.is_authenticated:
-            csrf_failure = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
-            if csrf_failure is not None:
-                return error(403, "CSRF check failed.")
-        else:
-            return error(401, "Authentication required.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
+# --- JSON of orders and events ------------------------------------------------------------------------------
 
 def order_json(order: Order, *, staff: bool = False, awaiting_reply: int = 0) -> dict[str, Any]:
     data = {
@@ -60,6 +62,10 @@ def order_json(order: Order, *, staff: bool = False, awaiting_reply: int = 0) ->
         "number": order.number,
         "status": order.status,
         "seq": order.seq,
+        "external_ref": order.external_ref,
+        "currency": order.currency,
+        # The guest tracking link is wired in by the integrations app (issue 15); until then there is none.
+        "tracking_url": None,
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
         "status_changed_at": order.status_changed_at.isoformat() if order.status_changed_at else None,
@@ -79,8 +85,21 @@ def orders_json(orders: list[Order], *, staff: bool) -> list[dict[str, Any]]:
 
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
+    """An event as the API shows it: the one function, so the shape lives in one place."""
     return {"id": event.pk, **event.to_dict()}
 
+
+def order_detail_json(order: Order, *, staff: bool) -> dict[str, Any]:
+    items = [
+        {"name": item.name, "quantity": item.quantity, "unit_price": str(item.unit_price),
+         "line_total": str(item.subtotal)}
+        for item in order.items.order_by("pk")
+    ]
+    events = selectors.events_after(order.pk, 0)
+    return {**orders_json([order], staff=staff)[0], "items": items, "events": [event_json(e) for e in events]}
+
+
+# --- The list's cursor --------------------------------------------------------------------------------------
 
 def encode_cursor(before: int) -> str:
     return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{before}".encode()).decode().rstrip("=")
@@ -99,76 +118,127 @@ def decode_cursor(cursor: str) -> int | None:
     return int(digits)
 
 
-def parse_time(raw: str) -> datetime | None:
-    """An ISO 8601 time with its offset; None if it is not one (a naive time would be ambiguous)."""
-    try:
-        parsed = parse_datetime(raw)
-    except ValueError:
-        return None
-    return parsed if parsed is not None and timezone.is_aware(parsed) else None
+class OrderListQuery(Schema):
+    limit: int = Field(ORDER_PAGE_DEFAULT, ge=1, le=ORDER_PAGE_MAX, description="Orders per page.")
+    cursor: str | None = Field(None, max_length=100, description="The `next` of the previous page, as it was.")
+    updated_since: AwareDatetime | None = Field(
+        None, description="Only orders changed (`updated_at`) at or after this ISO 8601 time with its offset.")
+    status: Status | None = None
+    external_ref: Text | None = Field(None, max_length=100, description="Only the order with this shop reference.")
+
+    @field_validator("cursor")
+    @classmethod
+    def _known_cursor(cls, value: str | None) -> str | None:
+        if value is not None and decode_cursor(value) is None:
+            raise ValueError("Invalid cursor: send back the \"next\" of a previous answer.")
+        return value
+
+    @field_validator("updated_since")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # PostgreSQL takes offsets up to ±15:59, ISO 8601 up to ±23:59: compare in UTC.
+        try:
+            return value.astimezone(UTC) if value is not None else None
+        except OverflowError:
+            raise ValueError("updated_since is out of range.") from None
 
 
-@require_GET
-@api_view
-def order_list(request: HttpRequest) -> HttpResponse:
-    """A page of the caller's orders (staff: all), newest first; `next` is the cursor of the following page."""
-    params = request.GET
-    limit_raw = params.get("limit", str(ORDER_PAGE_DEFAULT))
-    if not (limit_raw.isdigit() and limit_raw.isascii() and 1 <= int(limit_raw) <= ORDER_PAGE_MAX):
-        return error(400, f"limit must be a whole number from 1 to {ORDER_PAGE_MAX}.")
-    before = None
-    if "cursor" in params:
-        before = decode_cursor(params["cursor"])
-        if before is None:
-            return error(400, "Invalid cursor: send back the \"next\" of a previous answer.")
-    updated_since = None
-    if "updated_since" in params:
-        updated_since = parse_time(params["updated_since"])
-        if updated_since is None:
-            return error(400, "updated_since must be an ISO 8601 time with its offset, e.g. "
-                              "2026-11-25T10:00:00Z (URL-encode a \"+\" offset as %2B).")
-    status = params.get("status")
-    if status is not None and status not in Status.values:
-        return error(400, f"Unknown status; one of: {', '.join(Status.values)}.")
+# --- Endpoints ----------------------------------------------------------------------------------------------
+
+@router.get("/orders/", response={200: OrderPageOut, **REFUSALS}, url_name="api-orders", exclude_unset=True)
+def list_orders(request: HttpRequest, query: Query[OrderListQuery]) -> dict[str, Any]:
+    """A page of the caller's orders (staff and `orders:read` keys: all), newest first; `next` is the cursor of
+    the following page. Walking the cursors returns every order exactly once, however orders change meanwhile."""
+    require_scope(request, Scope.ORDERS_READ)
+    viewer = request.auth  # type: ignore[attr-defined]
     # Read before the orders: whatever changes after this instant, an `updated_since` of it finds.
     as_of = timezone.now()
     page = selectors.order_page(
-        request.user, limit=int(limit_raw), before=before, updated_since=updated_since, status=status
+        viewer, limit=query.limit, before=decode_cursor(query.cursor) if query.cursor else None,
+        updated_since=query.updated_since, status=query.status, external_ref=query.external_ref,
     )
-    return JsonResponse({
-        "orders": orders_json(page.orders, staff=selectors.sees_all_orders(request.user)),
+    return {
+        "orders": orders_json(page.orders, staff=selectors.sees_all_orders(viewer)),
         "next": encode_cursor(page.next_before) if page.next_before is not None else None,
         "as_of": as_of.isoformat(),
-    })
+    }
 
 
-@require_GET
-@api_view
-def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = selectors.get_visible_order(request.user, order_id)
+@router.get("/orders/{order_id}/", response={200: OrderDetailOut, 404: Error, **REFUSALS}, url_name="api-order",
+            exclude_unset=True)
+def get_order(request: HttpRequest, order_id: int = OrderId) -> dict[str, Any]:
+    """One order with its items and its events; 404 for an order that is not the caller's."""
+    require_scope(request, Scope.ORDERS_READ)
+    viewer = request.auth  # type: ignore[attr-defined]
+    order = selectors.get_visible_order(viewer, order_id)
     if order is None:
-        return error(404, "No such order.")
-    events = selectors.events_after(order.pk, 0)
-    return JsonResponse(
-        {**orders_json([order], staff=selectors.sees_all_orders(request.user))[0],
-         "events": [event_json(event) for event in events]}
-    )
+        raise HttpError(404, "No such order.")
+    return order_detail_json(order, staff=selectors.sees_all_orders(viewer))
 
 
-@require_POST
-@api_view
-def order_change_status(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = selectors.get_visible_order(request.user, order_id)
+@router.post("/orders/{order_id}/status/", url_name="api-order-status", exclude_unset=True,
+             response={200: StatusChangeOut, 404: Error, 409: IllegalChange, **WITH_BODY})
+def change_order_status(request: HttpRequest, payload: StatusChangeIn, order_id: int = OrderId) -> Any:
+    """Move the order to `status` (staff with `orders.change_order`, or an `orders:write` key); 409 with the
+    reason when the state machine does not allow it."""
+    require_scope(request, Scope.ORDERS_WRITE)
+    viewer = request.auth  # type: ignore[attr-defined]
+    order = selectors.get_visible_order(viewer, order_id)
     if order is None:
-        return error(404, "No such order.")
-    if not selectors.may_change_status(request.user):
-        return error(403, "Changing an order's status needs staff with the orders.change_order permission.")
-    body = read_json(request)
-    if body is None or not isinstance(body.get("status"), str):
-        return error(400, "Send a JSON object with \"status\".")
+        raise HttpError(404, "No such order.")
+    if not selectors.may_change_status(viewer):
+        raise HttpError(403, "Changing an order's status needs staff with the orders.change_order permission.")
     try:
-        event = services.change_status(order=order, to=body["status"], actor=request.user)
+        event = services.change_status(order=order, to=payload.status, actor=viewer)
     except IllegalTransition as exc:
-        return error(409, exc.reason, status=exc.current, requested=exc.requested)
+        return HttpStatus(409, {"detail": exc.reason, "status": exc.current, "requested": exc.requested})
     order.refresh_from_db()  # the change also moved updated_at, which a client may keep as its updated_since
-    return JsonResponse({"order": orders_json([order], staff=True)[0], "event": event_json(event)})
+    return {"order": orders_json([order], staff=True)[0], "event": event_json(event)}
+
+
+def _owner(caller: Any) -> str:
+    return f"key:{caller.pk}" if isinstance(caller, ApiKey) else f"user:{caller.pk}"
+
+
+@router.post("/orders/", response={201: OrderDetailOut, 409: DuplicateOrder, **WITH_BODY})
+def create_order(
+    request: HttpRequest,
+    payload: OrderIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1,  # type: ignore[type-arg]
+                                         max_length=idempotency.MAX_KEY_LENGTH),
+) -> HttpResponse:
+    """Order intake (an `orders:write` key, or staff with `orders.add_order`): the customer is found or created by
+    e-mail. With `Idempotency-Key`, a retry of the same request gets the first answer and creates nothing."""
+    require_scope(request, Scope.ORDERS_WRITE)
+    caller = request.auth  # type: ignore[attr-defined]
+    if not selectors.may_create_orders(caller):
+        raise HttpError(403, "Creating orders needs an orders:write API key or staff with orders.add_order.")
+
+    def intake() -> idempotency.Answer:
+        try:
+            order = services.take_order(
+                email=payload.customer.email, name=payload.customer.name, shipping_address=payload.shipping_address,
+                currency=payload.currency, external_ref=payload.external_ref, actor=caller,
+                items=[services.NewItem(name=i.name, quantity=i.quantity, unit_price=i.unit_price)
+                       for i in payload.items],
+            )
+        except services.DuplicateExternalRef as exc:
+            body = {"detail": f"An order with this external_ref exists already: order {exc.order_id}.",
+                    "order_id": exc.order_id}
+            return idempotency.Answer(409, json.dumps(body))
+        return idempotency.Answer(201, json.dumps(order_detail_json(order, staff=True), cls=DjangoJSONEncoder))
+
+    if idempotency_key is None:
+        answer = intake()
+    else:
+        fingerprint = idempotency.fingerprint(method="POST", path=request.path,
+                                              body=payload.model_dump(mode="json"))
+        try:
+            answer, _ = idempotency.answer_once(owner=_owner(caller), key=idempotency_key,
+                                                fingerprint=fingerprint, run=intake)
+        except idempotency.KeyReused:
+            raise ValidationError([{
+                "loc": ["header", "Idempotency-Key"], "type": "idempotency_key_reused",
+                "msg": "This Idempotency-Key was used with a different request; use a new key for a new order.",
+            }]) from None
+    return HttpResponse(answer.body, status=answer.status_code, content_type="application/json")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypedDict
@@ -53,7 +53,8 @@ class OrderQuerySet(models.QuerySet["Order"]):
         kwargs.setdefault("updated_at", timezone.now())  # so `updated_since` readers see every change
         return super().update(**kwargs)
 
-    def bulk_update(self, objs: Iterable[Order], fields: Sequence[str], batch_size: int | None = None) -> int:
+    def bulk_update(self, objs: Iterable[Order], fields: Iterable[str], batch_size: int | None = None) -> int:
+        fields = list(fields)  # read twice: checked here, then written
         refuse_status_write(fields, "QuerySet.bulk_update()")
         return super().bulk_update(objs, fields, batch_size=batch_size)
 
@@ -87,6 +88,9 @@ class Order(models.Model):
     # The seq of the order's latest OrderEvent; written only together with that event.
     seq = models.PositiveIntegerField(default=0, editable=False)
     shipping_address = models.TextField(blank=True)
+    # The shop's own id for the order (intake); unique among orders that have one.
+    external_ref = models.CharField(max_length=100, blank=True, default="")
+    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code of the prices.")
     internal_note = models.TextField(blank=True, help_text="Staff only; never sent to customers.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -101,23 +105,13 @@ class Order(models.Model):
             # What changed since: the board's reconcile, the list's updated_since, the staff position check.
             models.Index(fields=["updated_at"], name="order_updated_at"),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["external_ref"], condition=~models.Q(external_ref=""),
+                                    name="unique_order_external_ref"),
+        ]
 
     def __str__(self) -> str:
         return self.number or f"Order #{self.pk}"
-
-    @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Order:
-        order = super().from_db(db, field_names, values)
-        order.remember_status_stamp()
-        return order
-
-    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
-        super().refresh_from_db(*args, **kwargs)
-        self.remember_status_stamp()
-
-    def remember_status_stamp(self) -> None:
-        """Note the status and seq as stored, so save() can tell a status changed in memory from a stored one."""
-        self._stored_stamp = {name: self.__dict__[name] for name in LOG_POSITION if name in self.__dict__}
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """A new order is written with its first event (seq 1). An existing one never writes its status stamp
@@ -143,6 +137,20 @@ class Order(models.Model):
             refuse_status_write(update_fields, "Order.save(update_fields=...)")
             kwargs["update_fields"] = {*update_fields, "updated_at"}  # auto_now moves only when it is listed
         super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Order:
+        order = super().from_db(db, field_names, values)
+        order.remember_status_stamp()
+        return order
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self.remember_status_stamp()
+
+    def remember_status_stamp(self) -> None:
+        """Note the status and seq as stored, so save() can tell a status changed in memory from a stored one."""
+        self._stored_stamp = {name: self.__dict__[name] for name in LOG_POSITION if name in self.__dict__}
 
     @property
     def total(self) -> Decimal:
@@ -183,6 +191,8 @@ class OrderEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Or the service API key that made the change (intake, a shop's system).
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     # Set once when the customer was offline and got this change by e-mail (claimed before sending).
@@ -221,3 +231,26 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender_id} on {self.order_id}: {self.text[:40]}"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` of a POST and the answer it got (orders.idempotency): a retry gets that answer again.
+
+    Kept IDEMPOTENCY_KEY_TTL_HOURS (at least 24); older ones are pruned when new ones are written."""
+
+    # Whose key: "key:<api key id>" or "user:<user id>" (two callers' keys never collide).
+    owner = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path and canonical JSON body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    # The answer's bytes as sent (text, not jsonb, which would reorder its keys).
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="unique_idempotency_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotencykey_created")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from accounts.models import ApiKey, Scope
 from orders.models import ChatMessage, Order, OrderEvent
 from orders.states import TRANSITIONS
+
+# Who reads: a person (a customer, staff) or a shop's system with a service API key.
+Viewer = User | AnonymousUser | ApiKey
 
 
 class Access(enum.Enum):
@@ -24,25 +27,38 @@ class Access(enum.Enum):
     MISSING = "missing"
 
 
-def sees_all_orders(user: AbstractBaseUser | AnonymousUser) -> bool:
+def sees_all_orders(user: Viewer) -> bool:
     """Staff who may view orders in the admin (`orders.view_order`, or `change_order`, which implies it; superusers
     have both) see every order and its staff-only fields. Staff without either are customers here: the admin
-    would show them no orders either, so nothing else may."""
+    would show them no orders either, so nothing else may. An API key sees them all with `orders:read`, or
+    `orders:write` (which needs to find the order it changes), as staff do."""
+    if isinstance(user, ApiKey):
+        return user.allows(Scope.ORDERS_READ) or user.allows(Scope.ORDERS_WRITE)
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return False
     return user.has_perm("orders.view_order") or user.has_perm("orders.change_order")
 
 
-def may_change_status(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """The admin's rule for changing an order (`orders.change_order`), for the API's status changes too."""
+def may_change_status(user: Viewer) -> bool:
+    """The admin's rule for changing an order (`orders.change_order`), for the API's status changes too; for an
+    API key, `orders:write`."""
+    if isinstance(user, ApiKey):
+        return user.allows(Scope.ORDERS_WRITE)
     return bool(user.is_authenticated and user.is_active and user.is_staff and user.has_perm("orders.change_order"))
 
 
-def visible_orders(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
-    if not user.is_authenticated or not user.is_active:
-        return Order.objects.none()
+def may_create_orders(user: Viewer) -> bool:
+    """Intake: an API key with `orders:write`, or staff who may add orders in the admin."""
+    if isinstance(user, ApiKey):
+        return user.allows(Scope.ORDERS_WRITE)
+    return bool(user.is_authenticated and user.is_active and user.is_staff and user.has_perm("orders.add_order"))
+
+
+def visible_orders(user: Viewer) -> QuerySet[Order]:
     if sees_all_orders(user):
         return Order.objects.all()
+    if isinstance(user, ApiKey) or not user.is_authenticated or not user.is_active:
+        return Order.objects.none()
     return Order.objects.filter(customer=user)
 
 
@@ -54,12 +70,13 @@ class OrderPage:
 
 
 def order_page(
-    user: AbstractBaseUser | AnonymousUser,
+    user: Viewer,
     *,
     limit: int,
     before: int | None = None,
     updated_since: datetime | None = None,
     status: str | None = None,
+    external_ref: str | None = None,
 ) -> OrderPage:
     """One page of the orders `user` may see, newest first, keyed by id below `before`.
 
@@ -72,6 +89,8 @@ def order_page(
         orders = orders.filter(updated_at__gte=updated_since)
     if status is not None:
         orders = orders.filter(status=status)
+    if external_ref is not None:
+        orders = orders.filter(external_ref=external_ref)
     if before is not None:
         orders = orders.filter(pk__lt=before)
     # One more than asked says whether another page follows, without a COUNT.
@@ -80,11 +99,11 @@ def order_page(
     return OrderPage(orders=page, next_before=page[-1].pk if len(rows) > limit else None)
 
 
-def get_visible_order(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Order | None:
+def get_visible_order(user: Viewer, order_id: int) -> Order | None:
     return visible_orders(user).select_related("customer").filter(pk=order_id).first()
 
 
-def order_access(user: AbstractBaseUser | AnonymousUser, order_id: int) -> Access:
+def order_access(user: Viewer, order_id: int) -> Access:
     """Whether `user` may watch order `order_id`; sockets close with 4003 or 4004 by the answer."""
     if visible_orders(user).filter(pk=order_id).exists():
         return Access.ALLOWED
@@ -104,7 +123,7 @@ def current_seq(order_id: int) -> int:
     return Order.objects.filter(pk=order_id).values_list("seq", flat=True).first() or 0
 
 
-def customer_order_seqs(user: AbstractBaseUser) -> dict[int, int]:
+def customer_order_seqs(user: User) -> dict[int, int]:
     """The current seq of each of the customer's orders: where a customer's notification stream starts."""
     return dict(Order.objects.filter(customer=user).values_list("pk", "seq"))
 

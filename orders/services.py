@@ -1,26 +1,129 @@
-"""Writes: status changes (state machine, OrderEvent), the outbox mark, chat messages, status e-mails."""
+"""Writes: new orders (intake), status changes (state machine, OrderEvent), the outbox mark, chat messages,
+status e-mails."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from orders.models import STATUS_STAMP, ChatMessage, Order, OrderEvent
+from accounts.models import ApiKey
+from orders.models import STATUS_STAMP, ChatMessage, Order, OrderEvent, OrderItem
 from orders.signals import chat_message_posted, status_changed
 from orders.states import Status, check_transition
 
 logger = logging.getLogger(__name__)
 
+# Who changes an order: a person, a shop's system (its API key), or nobody in particular (a shell, a migration).
+Actor = User | ApiKey | None
 
-def change_status(*, order: Order, to: str, actor: AbstractBaseUser | None) -> OrderEvent:
+
+def _stamp_actor(event: OrderEvent, actor: Actor) -> None:
+    if isinstance(actor, ApiKey):
+        event.api_key = actor
+    else:
+        event.actor = actor
+
+
+@dataclass(frozen=True)
+class NewItem:
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+class DuplicateExternalRef(Exception):
+    """An order with this `external_ref` exists already; `order_id` is its id."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"Order {order_id} already has this external_ref.")
+        self.order_id = order_id
+
+
+def customer_for_email(*, email: str, name: str) -> User:
+    """The customer with this e-mail address, or a new one without a password (they follow their orders by
+    tracking link, or set a password through the site later)."""
+    users = get_user_model().objects
+    existing = users.filter(email__iexact=email).order_by("pk").first()
+    if existing is not None:
+        return existing
+    first, _, last = name.strip().partition(" ")
+    # The address is the username: unique, so two intakes for one new customer at once make one account.
+    username = email.lower()[:150]
+    with transaction.atomic():
+        customer, created = users.get_or_create(
+            username=username, defaults={"email": email, "first_name": first[:150], "last_name": last[:150]}
+        )
+        if created:
+            customer.set_unusable_password()
+            customer.save(update_fields=["password"])
+    return customer
+
+
+def create_order(
+    *,
+    customer: User,
+    items: list[NewItem],
+    shipping_address: str = "",
+    currency: str = "EUR",
+    external_ref: str = "",
+    actor: Actor,
+) -> Order:
+    """Write a new order with its items and its first event (seq 1, `pending`) in one transaction, which
+    `status_changed` has pushed (staff streams) once it commits. DuplicateExternalRef if the shop's
+    `external_ref` is taken."""
+    try:
+        with transaction.atomic():
+            order = Order(customer=customer, shipping_address=shipping_address, currency=currency,
+                          external_ref=external_ref)
+            order.save()  # writes the first event and sends status_changed (Order.save)
+            OrderItem.objects.bulk_create(
+                [OrderItem(order=order, name=item.name, quantity=item.quantity, unit_price=item.unit_price)
+                 for item in items]
+            )
+            first = OrderEvent.objects.get(order=order, seq=1)
+            _stamp_actor(first, actor)
+            first.save(update_fields=["actor", "api_key"])
+    except IntegrityError:
+        existing = Order.objects.filter(external_ref=external_ref).values_list("pk", flat=True).first()
+        if external_ref and existing is not None:
+            raise DuplicateExternalRef(existing) from None
+        raise
+    return order
+
+
+def take_order(
+    *,
+    email: str,
+    name: str,
+    items: list[NewItem],
+    shipping_address: str = "",
+    currency: str = "EUR",
+    external_ref: str = "",
+    actor: Actor,
+) -> Order:
+    """Intake: a shop's order for the customer with this e-mail address (found, or made without a password), in
+    one transaction. DuplicateExternalRef, before any customer is made, if `external_ref` is taken."""
+    with transaction.atomic():
+        taken = Order.objects.filter(external_ref=external_ref).values_list("pk", flat=True).first()
+        if external_ref and taken is not None:
+            raise DuplicateExternalRef(taken)
+        customer = customer_for_email(email=email, name=name)
+        return create_order(customer=customer, items=items, shipping_address=shipping_address, currency=currency,
+                            external_ref=external_ref, actor=actor)
+
+
+def change_status(*, order: Order, to: str, actor: Actor) -> OrderEvent:
     """Move `order` to status `to` on behalf of `actor` and return the event that records it.
 
     The one way a status changes (API, admin form and bulk actions, shell): lock the row, check the state
@@ -31,7 +134,8 @@ def change_status(*, order: Order, to: str, actor: AbstractBaseUser | None) -> O
         locked = Order.objects.select_for_update().get(pk=order.pk)
         check_transition(locked.status, to)
         now = timezone.now()
-        event = OrderEvent(order=locked, seq=locked.seq + 1, from_status=locked.status, to_status=to, actor=actor)
+        event = OrderEvent(order=locked, seq=locked.seq + 1, from_status=locked.status, to_status=to)
+        _stamp_actor(event, actor)
         Order.objects.filter(pk=locked.pk).write_status_stamp(status=to, seq=event.seq, at=now)
         event.save()
         status_changed.send(sender=Order, event=event)
@@ -51,7 +155,7 @@ class ChatRateLimited(Exception):
     """The sender posted CHAT_MESSAGES_PER_MINUTE messages in the last minute (all their tabs together)."""
 
 
-def post_chat_message(*, order_id: int, sender: AbstractBaseUser, text: str) -> ChatMessage:
+def post_chat_message(*, order_id: int, sender: User, text: str) -> ChatMessage:
     """Store a chat message from an authenticated sender; once committed, `chat_message_posted` has it delivered
     to the order's chat room."""
     # Counted in the database, so the limit holds per user across tabs and server processes.

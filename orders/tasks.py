@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from functools import partial
 from smtplib import SMTPException
@@ -54,12 +55,23 @@ def push_on_commit(sender: Any, event: OrderEvent, **kwargs: Any) -> None:
     transaction.on_commit(partial(enqueue_push, event.pk))
 
 
+# Until when (time.monotonic()) this process leaves pushes to the outbox sweep after a publish failed: a frozen
+# broker then costs one save its timeout, not every save of a bulk action or of every request.
+_broker_down_until = 0.0
+
+
 def enqueue_push(event_id: int) -> None:
     """Hand an event to the push worker; if the broker is down the outbox sweep sends it later."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        logger.info("Broker unavailable lately; event %s waits in the outbox for the next sweep", event_id)
+        return
     try:
         send_order_update.delay(event_id)
     except BrokerUnavailable:
-        logger.warning("Broker unavailable; event %s stays in the outbox for the next sweep", event_id)
+        _broker_down_until = time.monotonic() + settings.BROKER_UNAVAILABLE_BACKOFF_SECONDS
+        logger.warning("Broker unavailable; event %s stays in the outbox for the next sweep (pushes from this "
+                       "process wait for the sweep for %s s)", event_id, settings.BROKER_UNAVAILABLE_BACKOFF_SECONDS)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)

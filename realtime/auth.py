@@ -29,7 +29,7 @@ REFUSED = ""
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:
     """The JWT the client offered, if any: the subprotocol form wins over the query string."""
-    subprotocols = scope.get("subprotocols") or []
+    subprotocols: list[str] = scope.get("subprotocols") or []
     if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
         return subprotocols[1]
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -64,7 +64,7 @@ class SessionAuthMiddleware(AuthMiddleware):
     """channels' AuthMiddleware, its lookup on SESSION_THREADS."""
 
     async def resolve_scope(self, scope: dict[str, Any]) -> None:
-        scope["user"]._wrapped = await get_session_user(scope)
+        scope["user"]._wrapped = await get_session_user(scope)  # noqa: SLF001 - as channels does itself
 
 
 class JWTAuthMiddleware:

@@ -39,6 +39,16 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_LARGE = 4009
+# Each close's reason, distinct and stable: a client tells the limits apart by them (docs/protocol.md).
+NOT_AUTHENTICATED = "not authenticated"
+TOKEN_EXPIRED = "token expired"
+CREDENTIALS_REVOKED = "credentials revoked"
+FORBIDDEN = "not allowed to see this order"
+ACCESS_CHANGED = "access changed"
+NOT_FOUND = "no such order"
+TOO_MANY_FRAMES = "too many frames"
+TOO_MANY_CHAT_MESSAGES = "too many chat messages"
+FRAME_TOO_LARGE = "frame too large"
 
 
 class FrameError(Exception):
@@ -59,6 +69,8 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     client_frames: ClassVar[frozenset[str]] = frozenset({"ping"})
     user: Any
+    # channels' WebsocketConsumer gives each instance a list (its class default is None).
+    groups: list[str]  # type: ignore[assignment]
     # Staff with the admin's permission to view orders: every order, and who is watching (orders.selectors).
     sees_all: bool = False
     closed: bool = False
@@ -73,7 +85,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         subprotocols = self.scope.get("subprotocols") or []
         await self.accept(BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols[:1] else None)
         if self.user is None or not self.user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED, NOT_AUTHENTICATED)
             return
         if not await limits.take_connection_slot_async(self.user.pk, self.channel_name):
             await self.refuse(CLOSE_RATE_LIMITED, limits.TOO_MANY_CONNECTIONS)
@@ -90,7 +102,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def connected(self) -> None:
         """Join groups and send the initial frames; the user is authenticated."""
 
-    async def refuse(self, code: int, reason: str | None = None) -> None:
+    async def refuse(self, code: int, reason: str) -> None:
         self.closed = True
         await self.close(code=code, reason=reason)
 
@@ -111,7 +123,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         when a third of the layer's group_expiry has passed: the layer drops a member that long after its
         group_add, and a staff board or customer page open for a day would go deaf while looking healthy.
         """
-        interval = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
+        interval: float = max(settings.WS_REAUTH_INTERVAL_SECONDS, 1)
         expiry = push.group_expiry(self.channel_layer)
         rejoin_every = expiry / 3 if expiry else None
         if rejoin_every is not None:
@@ -123,7 +135,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             if self.closed:
                 return
             if expires_at is not None and time.time() >= expires_at:
-                await self.refuse(CLOSE_UNAUTHENTICATED, "token expired")
+                await self.refuse(CLOSE_UNAUTHENTICATED, TOKEN_EXPIRED)
                 return
             if not await self.still_entitled():
                 return
@@ -134,7 +146,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     async def still_entitled(self) -> bool:
         """Re-check credentials and access now; close the socket (4001 / 4003) and answer False if they failed."""
         if not await database_sync_to_async(limits.still_authorized)(self.scope):
-            await self.refuse(CLOSE_UNAUTHENTICATED, "credentials revoked")
+            await self.refuse(CLOSE_UNAUTHENTICATED, CREDENTIALS_REVOKED)
             return False
         try:
             allowed = await database_sync_to_async(self.still_allowed)()
@@ -143,7 +155,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("Access not re-checked, database unavailable: %s", exc)
             return True
         if not allowed:
-            await self.refuse(CLOSE_FORBIDDEN, "access changed")
+            await self.refuse(CLOSE_FORBIDDEN, ACCESS_CHANGED)
             return False
         return True
 
@@ -185,7 +197,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         access = await database_sync_to_async(selectors.order_access)(self.user, order_id)
         if access is Access.ALLOWED:
             return True
-        await self.refuse(CLOSE_NOT_FOUND if access is Access.MISSING else CLOSE_FORBIDDEN)
+        if access is Access.MISSING:
+            await self.refuse(CLOSE_NOT_FOUND, NOT_FOUND)
+        else:
+            await self.refuse(CLOSE_FORBIDDEN, FORBIDDEN)
         return False
 
     async def join(self, group: str) -> None:
@@ -197,10 +212,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return
         size = len(text_data.encode(errors="surrogatepass")) if text_data is not None else len(bytes_data or b"")
         if size > settings.WS_MAX_FRAME_BYTES:
-            await self.refuse(CLOSE_TOO_LARGE)
+            await self.refuse(CLOSE_TOO_LARGE, FRAME_TOO_LARGE)
             return
         if not self.budget.take():
-            await self.refuse(CLOSE_RATE_LIMITED)
+            await self.refuse(CLOSE_RATE_LIMITED, TOO_MANY_FRAMES)
             return
         try:
             if text_data is None:
@@ -458,14 +473,14 @@ class ChatConsumer(WatchingConsumer):
             raise FrameError("message_too_long", f"Messages are limited to {services.CHAT_MAX_LENGTH} characters.")
         # Who may post is decided now, not only at connect: the order may have changed hands since.
         if not await database_sync_to_async(self.still_allowed)():
-            await self.refuse(CLOSE_FORBIDDEN, "access changed")
+            await self.refuse(CLOSE_FORBIDDEN, ACCESS_CHANGED)
             return
         try:
             await database_sync_to_async(services.post_chat_message)(
                 order_id=self.order_id, sender=self.user, text=text
             )
         except services.ChatRateLimited:
-            await self.refuse(CLOSE_RATE_LIMITED)
+            await self.refuse(CLOSE_RATE_LIMITED, TOO_MANY_CHAT_MESSAGES)
 
     async def chat_message(self, message: dict[str, Any]) -> None:
         await self.send_text(message["text"])

@@ -19,7 +19,8 @@ from realtime.auth import token_from_scope
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4001  # the protocol's "not authenticated" (realtime/consumers.py)
+# The protocol's "not authenticated", with the consumers' reason (realtime/consumers.py).
+CLOSE_UNAUTHENTICATED, NOT_AUTHENTICATED = 4001, "not authenticated"
 # Addresses whose buckets are kept; past this, full (idle) buckets are forgotten, and if most are not idle the
 # map is emptied: a flood from that many addresses is held by the total limit, and a map that grew with the
 # attacker's address count would be a leak of its own.
@@ -98,7 +99,8 @@ def client_address(scope: dict[str, Any]) -> str:
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None
@@ -161,7 +163,7 @@ async def refuse_without_credentials(receive: Any, send: Any) -> None:
     and no database: the client still learns it must log in (a refused handshake shows only as a failure)."""
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED})
+    await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED, "reason": NOT_AUTHENTICATED})
 
 
 class HandshakeGate:

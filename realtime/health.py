@@ -11,20 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import redis
-import redis.sentinel
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from config.redis import PROFILES, redis_client
 
 logger = logging.getLogger(__name__)
 
 # Each check's bound; they run side by side, so /readyz answers within about this long whatever is down, well
 # under a probe's timeout (compose and the Kubernetes example in docs/operations.md give 3 s or more).
-CHECK_TIMEOUT_SECONDS = 1.0
+CHECK_TIMEOUT_SECONDS = PROFILES["health"].timeout
 # One check per process per this long, however many callers: a flood of probes costs what one probe does.
 CACHE_SECONDS = 1.0
 # A check stuck past its bound keeps its thread: one thread per check, so a stuck database never takes the
@@ -42,23 +40,14 @@ def check_db() -> None:
 
 
 @lru_cache(maxsize=1)
-def redis_client() -> redis.Redis | None:
-    """The process's one Redis client for the check (a connection pool, reused), or None without Redis."""
-    options = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS,
-               "retry": Retry(NoBackoff(), 0)}  # one attempt: a retry would only stretch the bound
-    if settings.REDIS_SENTINELS:
-        sentinel_kwargs = {"socket_timeout": CHECK_TIMEOUT_SECONDS, "socket_connect_timeout": CHECK_TIMEOUT_SECONDS,
-                           **(settings.REDIS_SENTINEL_HOST["sentinel_kwargs"] or {})}
-        sentinel = redis.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=sentinel_kwargs)
-        return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, password=settings.REDIS_PASSWORD or None,
-                                   **options)
-    if settings.REDIS_URL:
-        return redis.Redis.from_url(settings.REDIS_URL, **options)
-    return None
+def check_client() -> redis.Redis | None:
+    """The process's one Redis client for the check (a connection pool, reused; one attempt, each step bounded by
+    CHECK_TIMEOUT_SECONDS: config/redis.py's "health"), or None without Redis."""
+    return redis_client("health")
 
 
 def check_redis() -> None:
-    client = redis_client()
+    client = check_client()
     if client is not None:
         client.ping()
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the web and worker processes: what is counted, the /metrics view, the worker exporter.
+"""Prometheus metrics of the web processes: what is counted, the /metrics view, the registry both web and worker
+processes report through (the worker's own metrics and exporter: worker/metrics.py).
 
 Every process keeps its own counters. With PROMETHEUS_MULTIPROC_DIR set (the image sets it) the processes of
 one container or host share a directory of files that prometheus-client sums on scrape: uvicorn's --workers
@@ -8,12 +9,10 @@ celery worker at the small HTTP exporter started on CELERY_METRICS_PORT (docs/op
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Any
 
-from celery import signals as celery_signals
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,10 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
-    start_http_server,
 )
-
-logger = logging.getLogger(__name__)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -45,7 +41,6 @@ EVENT_DELIVERY_SECONDS = Histogram(
     "From the event's commit (OrderEvent.created_at) to its live order.status frame leaving a web process.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
-CELERY_TASKS = Counter("orders_celery_tasks_total", "Celery task outcomes.", ["task", "outcome"])
 WS_HANDSHAKES_REFUSED = Counter(
     "orders_ws_handshakes_refused_total",
     "WebSocket handshakes the gate refused: rate_per_ip, rate_total, origin, no_credentials.", ["reason"],
@@ -105,45 +100,3 @@ def registry() -> CollectorRegistry:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
-
-
-# --- Celery --------------------------------------------------------------------------------------------
-# Connected when Django starts in the worker (RealtimeConfig.ready → realtime.receivers → realtime.push → here).
-
-def _count_task(outcome: str) -> Any:
-    def receiver(sender: Any = None, **kwargs: Any) -> None:
-        message = kwargs.get("message")  # task_rejected's sender is the consumer; the name is in the message
-        name = (getattr(sender, "name", None) or getattr(kwargs.get("request"), "task", None)
-                or (message.headers.get("task") if message is not None else None) or "unknown")
-        CELERY_TASKS.labels(name, outcome).inc()
-
-    return receiver
-
-
-_TASK_RECEIVERS = {
-    outcome: _count_task(outcome) for outcome in ("succeeded", "failed", "retried", "rejected", "revoked")
-}
-celery_signals.task_success.connect(_TASK_RECEIVERS["succeeded"], weak=False)
-celery_signals.task_failure.connect(_TASK_RECEIVERS["failed"], weak=False)
-celery_signals.task_retry.connect(_TASK_RECEIVERS["retried"], weak=False)
-celery_signals.task_rejected.connect(_TASK_RECEIVERS["rejected"], weak=False)
-celery_signals.task_revoked.connect(_TASK_RECEIVERS["revoked"], weak=False)
-
-
-@celery_signals.worker_ready.connect(weak=False)
-def start_worker_exporter(sender: Any = None, **kwargs: Any) -> None:
-    """Serve the worker's metrics (its pool children's too, in multiprocess mode) on CELERY_METRICS_PORT."""
-    port = os.environ.get("CELERY_METRICS_PORT")
-    if not port:
-        return
-    if not MULTIPROCESS:
-        logger.warning("CELERY_METRICS_PORT without PROMETHEUS_MULTIPROC_DIR: prefork children's task "
-                       "counts will be missing from the worker's metrics.")
-    start_http_server(int(port), addr=os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0"), registry=registry())
-    logger.info("Worker metrics on :%s/metrics", port)
-
-
-@celery_signals.worker_process_shutdown.connect(weak=False)
-def forget_dead_child(pid: int | None = None, **kwargs: Any) -> None:
-    if MULTIPROCESS:
-        multiprocess.mark_process_dead(pid or os.getpid())

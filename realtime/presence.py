@@ -15,11 +15,10 @@ from typing import Any, Protocol
 
 import redis
 import redis.asyncio
-import redis.asyncio.sentinel
-import redis.sentinel
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from config.redis import async_redis_client, redis_client
 from realtime import push
 
 logger = logging.getLogger(__name__)
@@ -148,11 +147,12 @@ def _key_ttl() -> int:
 
 
 class RedisStore:
-    """Presence in Redis: a sync client for Celery and the admin, one asyncio client (and pool) per event loop."""
+    """Presence in Redis: a sync client for Celery and the admin, one asyncio client (and pool) per event loop.
 
-    def __init__(self, url: str, sentinels: tuple[tuple[str, int], ...] = ()) -> None:
+    `url` is PRESENCE_REDIS_URL, or "" for the master REDIS_SENTINELS name (config/redis.py)."""
+
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.sentinels = sentinels
         self._sync_client: redis.Redis | None = None
         self._sync_script: Any = None
         # Asyncio connections belong to the loop that opened them; a server process has one loop, so one pool.
@@ -174,33 +174,18 @@ class RedisStore:
         touched, pruned, flat = result
         return int(touched), list(pruned), dict(zip(flat[::2], flat[1::2], strict=True))
 
-    def _connect(self, sentinel_class: Any, redis_class: Any) -> Any:
-        options = {"decode_responses": True, "socket_timeout": 5, "socket_connect_timeout": 5}
-        if not self.sentinels:
-            return redis_class.from_url(self.url, **options)
-        # With Redis Sentinel, follow the master the sentinels name, as the channel layer and broker do.
-        sentinel_password = getattr(settings, "REDIS_SENTINEL_PASSWORD", "")
-        sentinel = sentinel_class(
-            list(self.sentinels),
-            sentinel_kwargs={"socket_timeout": 5, **({"password": sentinel_password} if sentinel_password else {})},
-        )
-        return sentinel.master_for(
-            getattr(settings, "REDIS_SENTINEL_MASTER", "mymaster"),
-            db=getattr(settings, "REDIS_SENTINEL_DB", 0),
-            password=getattr(settings, "REDIS_PASSWORD", "") or None,
-            **options,
-        )
-
     def _sync(self) -> tuple[redis.Redis, Any]:
         if self._sync_client is None:
-            self._sync_client = self._connect(redis.sentinel.Sentinel, redis.Redis)
+            self._sync_client = redis_client("presence", url=self.url)
+            assert self._sync_client is not None, "a RedisStore is made only with a URL or sentinels"
             self._sync_script = self._sync_client.register_script(PRESENCE_SCRIPT)
         return self._sync_client, self._sync_script
 
     def _client(self) -> tuple[redis.asyncio.Redis, Any]:
         loop = asyncio.get_running_loop()
         if loop not in self._async:
-            client = self._connect(redis.asyncio.sentinel.Sentinel, redis.asyncio.Redis)
+            client = async_redis_client("presence", url=self.url)
+            assert client is not None, "a RedisStore is made only with a URL or sentinels"
             self._async[loop] = (client, client.register_script(PRESENCE_SCRIPT))
         return self._async[loop]
 
@@ -232,7 +217,7 @@ class RedisStore:
 
     def rooms(self) -> list[str]:
         client, _ = self._sync()
-        return sorted(client.smembers(f"{settings.PRESENCE_KEY_PREFIX}:rooms"))
+        return sorted(str(room) for room in client.smembers(f"{settings.PRESENCE_KEY_PREFIX}:rooms"))
 
 
 class MemoryStore:
@@ -290,7 +275,7 @@ def store() -> Store:
     sentinels = () if url else tuple((host, int(port)) for host, port in getattr(settings, "REDIS_SENTINELS", ()) or ())
     with _stores_lock:
         if (url, sentinels) not in _stores:
-            _stores[url, sentinels] = RedisStore(url, sentinels) if url or sentinels else MemoryStore()
+            _stores[url, sentinels] = RedisStore(url) if url or sentinels else MemoryStore()
         return _stores[url, sentinels]
 
 

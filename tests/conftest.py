@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
-from orders.models import Order, OrderItem
+from orders.models import Order
+from tests.helpers import make_order, make_user
 from worker.celery import app as celery_app
 
-PASSWORD = "correct-horse-battery"
-
+# Fixtures from plugin modules (never a conftest imported as a module).
+pytest_plugins = ["tests.fixtures.processes"]
 
 @pytest.fixture(scope="session", autouse=True)
 def real_services() -> None:
@@ -64,18 +64,11 @@ def _fresh_auth_state_prefix(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _sockets_from_the_test_page(settings: Any) -> None:
-    """In-process sockets come from tests/realtime/conftest.py's page origin, and a run opens thousands of them
+    """In-process sockets come from tests/realtime/sockets.py's page origin, and a run opens thousands of them
     from one test client: allow that origin and lift the per-process handshake limits (the tests of those
     limits set their own)."""
     settings.WS_ALLOWED_ORIGINS = ["http://localhost"]
     settings.WS_HANDSHAKE_BURST_PER_IP = settings.WS_HANDSHAKE_BURST = 1_000_000
-
-
-def make_user(username: str, *, is_staff: bool = False, is_active: bool = True) -> Any:
-    return get_user_model().objects.create_user(
-        username=username, password=PASSWORD, is_staff=is_staff, is_superuser=is_staff, is_active=is_active,
-        email=f"{username}@example.com",
-    )
 
 
 @pytest.fixture
@@ -91,12 +84,6 @@ def bob(db: None) -> Any:
 @pytest.fixture
 def staff(db: None) -> Any:
     return make_user("staff", is_staff=True)
-
-
-def make_order(customer: Any) -> Order:
-    order = Order.objects.create(customer=customer, shipping_address="1 Test Street")
-    OrderItem.objects.create(order=order, name="Beans", quantity=2, unit_price="9.50")
-    return order
 
 
 @pytest.fixture
@@ -117,10 +104,12 @@ def eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = False
 
 
-def restore_order_at_seq_1(order: Order) -> None:
-    """What restoring a backup taken when the order was new does to it: raw rows, no model code, no push."""
-    from django.db import connection
+@pytest.fixture
+def inactive(db: None) -> Any:
+    return make_user("inactive", is_active=False)
 
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM orders_orderevent WHERE order_id = %s AND seq > 1", [order.pk])
-        cursor.execute("UPDATE orders_order SET seq = 1, status = 'pending' WHERE id = %s", [order.pk])
+
+@pytest.fixture
+def fast_password_hashing(settings: Any) -> None:
+    """For suites that create many users and log in often: the hash's cost is not what they test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -21,15 +21,16 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-_connparams = kombu_redis.Channel._connparams
+_connparams = kombu_redis.Channel._connparams  # type: ignore[attr-defined]  # kombu's private method, patched
 
 
 def _connparams_of_attached_channel(channel: Any, asynchronous: bool = False) -> dict[str, Any]:
     if channel.connection.client is None:
         raise RedisConnectionError("this channel's broker connection was closed (the broker went away)")
-    return _connparams(channel, asynchronous=asynchronous)
+    params: dict[str, Any] = _connparams(channel, asynchronous=asynchronous)
+    return params
 
 
 def install() -> None:
     """Patch kombu's Redis channels (and so its Sentinel channels, which inherit the method); idempotent."""
-    kombu_redis.Channel._connparams = _connparams_of_attached_channel
+    kombu_redis.Channel._connparams = _connparams_of_attached_channel  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @task_prerun.connect
 @task_postrun.connect
-def close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
+def close_old_connections(task: Task[Any, Any] | None = None, **kwargs: Any) -> None:
     """Around each task, what Django does around each request: give the connection back to the process's pool
     (settings.CELERY_DB_REUSE_MAX stops Celery closing the whole pool every time).
     Eager tasks run inside their caller's transaction, which must stay open."""

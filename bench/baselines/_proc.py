@@ -211,9 +211,13 @@ def drive(
     timeout: float = 60.0,
     loadgen_args: Sequence[str] = (),
     cpus: Sequence[int] | None = None,
+    done_file: Path | None = None,
 ) -> dict[str, object]:
     """Run bench.loadgen in its own process (pinned to `cpus`) on `urls`, call trigger() once all clients are
-    open, return its JSON. A URL line may carry tab-separated, comma-joined subprotocols (bench.loadgen)."""
+    open, return its JSON. A URL line may carry tab-separated, comma-joined subprotocols (bench.loadgen).
+    `done_file` is written by the loadgen once the `expect` frames arrived, before its clients close."""
+    if done_file is not None:
+        loadgen_args = [*loadgen_args, "--done-file", str(done_file)]
     with tempfile.TemporaryDirectory(prefix="bench-drive-") as d:
         urls_file = Path(d) / "urls.txt"
         urls_file.write_text("\n".join(urls) + "\n")

@@ -72,8 +72,10 @@ export class LiveSocket {
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
       this.clearDeadline();
-      this.attempt = 0;
       this.setState("live");
+      // A socket the server refuses opens too, then closes at once (4008: too many tabs): only a pong proves it
+      // admitted, so the backoff resets on the first pong, asked for at once, never on open.
+      this.ping(socket);
       this.pingTimer = setInterval(() => this.ping(socket), this.timing.pingMs);
       this.onOpen();
     });
@@ -88,6 +90,7 @@ export class LiveSocket {
       if (!frame || typeof frame.type !== "string") return;
       if (frame.type === "pong") {
         this.clearDeadline();
+        this.attempt = 0;
         return;
       }
       this.onFrame(frame);

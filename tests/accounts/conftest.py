@@ -1,5 +1,8 @@
-"""Accounts-suite fixtures: the security suite's inactive persona and fast password hashing, and the real
-processes (a server, a private redis-server) for the outage tests."""
+"""The accounts suite creates many users and logs in often: the hash's cost is not what it tests."""
 
-from tests.e2e.conftest import platform_env, private_redis, start_process, start_server  # noqa: F401
-from tests.security.conftest import _fast_password_hashing, inactive  # noqa: F401
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(fast_password_hashing: None) -> None:
+    pass

@@ -19,8 +19,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import EndReason, TokenFamily
-from tests.realtime.conftest import communicator
-from tests.security.conftest import bearer, login, post_json
+from tests.helpers import auth_header, login, post_json
+from tests.realtime.sockets import communicator
 from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +37,7 @@ def refresh(pair: dict[str, Any]) -> Any:
 
 
 def reads(pair: dict[str, Any]) -> int:
-    return Client().get("/api/orders/", headers=bearer(pair["access"])).status_code
+    return Client().get("/api/orders/", headers=auth_header(pair["access"])).status_code
 
 
 def test_a_login_is_a_family_row_that_rotation_moves_and_reuse_ends(alice: Any) -> None:
@@ -95,7 +95,7 @@ def test_tokens_refreshed_near_the_absolute_lifetime_expire_with_the_login(alice
 
 def test_logout_everywhere_ends_every_token_login_of_that_user_and_no_one_else(alice: Any, bob: Any) -> None:
     phone, laptop, bobs = login(Client(), "alice"), login(Client(), "alice"), login(Client(), "bob")
-    response = post_json(Client(), "/api/auth/logout/", {"everywhere": True}, **bearer(phone["access"]))
+    response = post_json(Client(), "/api/auth/logout/", {"everywhere": True}, **auth_header(phone["access"]))
     assert response.status_code == 204
     assert (reads(phone), reads(laptop), refresh(laptop).status_code) == (401, 401, 401)
     assert family_of(laptop).revoke_reason == EndReason.LOGOUT_EVERYWHERE
@@ -117,14 +117,14 @@ def test_a_spent_or_revoked_token_cannot_log_out_everywhere(alice: Any) -> None:
     logout_everywhere = {"refresh": stolen["refresh"], "everywhere": True}
     assert post_json(Client(), "/api/auth/logout/", logout_everywhere).status_code == 401
     assert post_json(Client(), "/api/auth/logout/", {"refresh": other["refresh"]}).status_code == 204
-    revoked = post_json(Client(), "/api/auth/logout/", {"everywhere": True}, **bearer(other["access"]))
+    revoked = post_json(Client(), "/api/auth/logout/", {"everywhere": True}, **auth_header(other["access"]))
     assert revoked.status_code == 401
     assert reads(current) == 200, "the refused attempts ended nothing"
 
 
 def test_everywhere_must_be_true_or_false(alice: Any) -> None:
     pair = login(Client(), "alice")
-    response = post_json(Client(), "/api/auth/logout/", {"everywhere": "yes"}, **bearer(pair["access"]))
+    response = post_json(Client(), "/api/auth/logout/", {"everywhere": "yes"}, **auth_header(pair["access"]))
     assert response.status_code == 400 and "everywhere" in response.json()["detail"]
     assert reads(pair) == 200
 
@@ -205,7 +205,7 @@ async def test_logout_everywhere_closes_every_token_socket_of_the_user_at_once(a
     for socket in sockets:
         await joined(socket)
     response = await database_sync_to_async(post_json)(Client(), "/api/auth/logout/", {"everywhere": True},
-                                                       **bearer(pairs[0]["access"]))
+                                                       **auth_header(pairs[0]["access"]))
     assert response.status_code == 204
     for socket in sockets[:2]:
         closed = await socket.receive_output(timeout=5)

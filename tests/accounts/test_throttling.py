@@ -12,8 +12,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db import connections
 from django.test import Client
 
-from tests.conftest import PASSWORD, make_user
-from tests.security.conftest import post_json
+from tests.helpers import PASSWORD, make_user, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,9 +117,8 @@ def test_concurrent_guesses_are_counted_before_any_password_check(alice: Any, se
         finally:
             connections.close_all()
 
-    with mock.patch.object(ModelBackend, "authenticate", counting):
-        with ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(guess, range(16)))
+    with mock.patch.object(ModelBackend, "authenticate", counting), ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(guess, range(16)))
     assert sorted(answers) == [401] * 5 + [429] * 11
     assert len(checked) == 5
 

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
 
 from accounts import tokens
-from tests.conftest import PASSWORD
-from tests.security.conftest import bearer, login, post_json
+from tests.helpers import PASSWORD, auth_header, login, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +36,7 @@ def test_login_returns_access_refresh_and_lifetime(alice: Any) -> None:
     pair = login(Client(), "alice")
     assert set(pair) == {"access", "refresh", "expires_in"}
     assert jwt.get_unverified_header(pair["access"])["alg"] == "HS256"
-    assert Client().get("/api/orders/", headers=bearer(pair["access"])).status_code == 200
+    assert Client().get("/api/orders/", headers=auth_header(pair["access"])).status_code == 200
 
 
 def test_rs256_tokens_are_signed_with_the_private_key_and_verified_with_its_public_half(
@@ -49,7 +48,7 @@ def test_rs256_tokens_are_signed_with_the_private_key_and_verified_with_its_publ
     claims = jwt.decode(pair["access"], public_pem(settings.JWT_PRIVATE_KEY), algorithms=["RS256"],
                         audience=settings.JWT_AUDIENCE)
     assert claims["sub"] == str(alice.pk) and claims["type"] == "access"
-    assert Client().get("/api/orders/", headers=bearer(pair["access"])).status_code == 200
+    assert Client().get("/api/orders/", headers=auth_header(pair["access"])).status_code == 200
 
 
 def test_hs256_token_forged_with_the_rs256_public_key_as_secret_is_refused(alice: Any, settings: Any) -> None:
@@ -109,7 +108,7 @@ def test_refresh_rotates_and_the_spent_refresh_token_no_longer_works(alice: Any)
     assert response.status_code == 200
     second = response.json()
     assert set(second) == {"access", "refresh", "expires_in"} and second["refresh"] != first["refresh"]
-    assert client.get("/api/orders/", headers=bearer(second["access"])).status_code == 200
+    assert client.get("/api/orders/", headers=auth_header(second["access"])).status_code == 200
     third = post_json(client, "/api/auth/refresh/", {"refresh": second["refresh"]})
     assert third.status_code == 200
 
@@ -125,34 +124,34 @@ def test_reusing_a_spent_refresh_token_revokes_the_whole_family(alice: Any) -> N
 
     # The legitimate holder's newer tokens are dead too: the family is revoked.
     assert post_json(client, "/api/auth/refresh/", {"refresh": second["refresh"]}).status_code == 401
-    assert client.get("/api/orders/", headers=bearer(second["access"])).status_code == 401
-    assert client.get("/api/orders/", headers=bearer(first["access"])).status_code == 401
+    assert client.get("/api/orders/", headers=auth_header(second["access"])).status_code == 401
+    assert client.get("/api/orders/", headers=auth_header(first["access"])).status_code == 401
     # Another login of the same user is a separate family and unaffected.
-    assert client.get("/api/orders/", headers=bearer(login(client, "alice")["access"])).status_code == 200
+    assert client.get("/api/orders/", headers=auth_header(login(client, "alice")["access"])).status_code == 200
 
 
 def test_logout_revokes_the_access_and_refresh_tokens_of_that_session_only(alice: Any) -> None:
     client = Client()
     phone, laptop = login(client, "alice"), login(client, "alice")
-    response = post_json(client, "/api/auth/logout/", {"refresh": phone["refresh"]}, **bearer(phone["access"]))
+    response = post_json(client, "/api/auth/logout/", {"refresh": phone["refresh"]}, **auth_header(phone["access"]))
     assert response.status_code == 204
-    assert client.get("/api/orders/", headers=bearer(phone["access"])).status_code == 401
+    assert client.get("/api/orders/", headers=auth_header(phone["access"])).status_code == 401
     assert post_json(client, "/api/auth/refresh/", {"refresh": phone["refresh"]}).status_code == 401
-    assert client.get("/api/orders/", headers=bearer(laptop["access"])).status_code == 200
+    assert client.get("/api/orders/", headers=auth_header(laptop["access"])).status_code == 200
 
 
 def test_logout_with_only_the_refresh_token_revokes_the_session(alice: Any) -> None:
     client = Client()
     pair = login(client, "alice")
     assert post_json(client, "/api/auth/logout/", {"refresh": pair["refresh"]}).status_code == 204
-    assert client.get("/api/orders/", headers=bearer(pair["access"])).status_code == 401
+    assert client.get("/api/orders/", headers=auth_header(pair["access"])).status_code == 401
 
 
 def test_logout_without_a_valid_token_is_401(alice: Any) -> None:
     client = Client()
     assert post_json(client, "/api/auth/logout/", {}).status_code == 401
     assert post_json(client, "/api/auth/logout/", {"refresh": "nonsense"}).status_code == 401
-    assert post_json(client, "/api/auth/logout/", {}, **bearer("nonsense")).status_code == 401
+    assert post_json(client, "/api/auth/logout/", {}, **auth_header("nonsense")).status_code == 401
 
 
 def test_access_token_is_refused_by_the_refresh_endpoint(alice: Any) -> None:
@@ -165,7 +164,7 @@ def test_refresh_of_a_deactivated_user_is_refused(alice: Any) -> None:
     alice.is_active = False
     alice.save()
     assert post_json(Client(), "/api/auth/refresh/", {"refresh": pair["refresh"]}).status_code == 401
-    assert Client().get("/api/orders/", headers=bearer(pair["access"])).status_code == 401
+    assert Client().get("/api/orders/", headers=auth_header(pair["access"])).status_code == 401
 
 
 def test_inactive_user_gets_no_token(inactive: Any) -> None:
@@ -186,7 +185,9 @@ def test_token_endpoint_answers_401_for_bad_credentials(alice: Any, body: dict[s
     assert post_json(Client(), "/api/auth/token/", body).status_code == 401
 
 
-@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}'])
+@pytest.mark.parametrize("raw", ["not json", "[]", '{"username": 1, "password": 2}',
+                                 '{"username": "alice\\u0000", "password": "x"}',
+                                 '{"username": "alice", "password": "\\ud800"}'])
 def test_token_endpoint_answers_400_for_malformed_bodies(alice: Any, raw: str) -> None:
     response = Client().post("/api/auth/token/", data=raw, content_type="application/json")
     assert response.status_code == 400 and response.json()["detail"]

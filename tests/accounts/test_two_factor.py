@@ -17,9 +17,8 @@ from django.test import AsyncClient, Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import twofactor
-from tests.conftest import PASSWORD, make_user
-from tests.realtime.conftest import communicator, session_cookie
-from tests.security.conftest import post_json
+from tests.helpers import PASSWORD, make_user, post_json
+from tests.realtime.sockets import communicator, session_cookie
 from tests.twofactor import code_after, code_for, enrol, force_login_verified, key_of_secret
 
 pytestmark = pytest.mark.django_db(transaction=True)

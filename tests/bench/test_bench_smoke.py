@@ -12,7 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-from bench.__main__ import Plan, row_specs
+from bench.__main__ import FLOOR, Plan, row_specs
+from bench.stages import STAGES
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -26,7 +27,7 @@ def bench_database_url() -> str:
 
 
 @pytest.mark.timeout(400)
-def test_quick_benchmark_prints_every_row_for_ours_the_seed_and_the_ceiling(tmp_path: Path) -> None:
+def test_quick_benchmark_prints_every_row_for_ours_the_seed_the_ceiling_and_the_floors(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     profiles = tmp_path / "profiles"
     run = subprocess.run(
@@ -38,20 +39,28 @@ def test_quick_benchmark_prints_every_row_for_ours_the_seed_and_the_ceiling(tmp_
     assert run.returncode == 0, run.stderr[-4000:]
     report = json.loads(out.read_text())
     results = {r["name"]: r for r in report["results"]}
-    assert set(results) == {"ours", "seed", "ceiling"}
+    assert set(results) == {"ours", "seed", "ceiling", FLOOR}
 
     plan = Plan(**report["plan"])
-    for key, label, _ in row_specs(plan):
-        assert label in run.stdout, f"row {label!r} missing from the table"
-        for name, result in results.items():
-            if key == "fanout_staff" and name != "ours":
-                continue  # the baselines have no staff stream
-            assert isinstance(result["rows"].get(key), int | float), f"{name}: no number for {key}"
-    for name, result in results.items():
-        assert result["rows"]["lost"] == 0, f"{name} lost frames: {result['notes']}"
-        assert result["notes"] == [], result["notes"]
-    assert "ours/seed" in run.stdout and "ours/ceiling" in run.stdout
+    assert plan.deflate, "the clients offer permessage-deflate by default"
+    assert "clients: offer permessage-deflate" in run.stdout
+    for spec in row_specs(plan):
+        assert spec.label in run.stdout, f"row {spec.label!r} missing from the table"
+        for name in spec.systems:
+            assert isinstance(results[name]["rows"].get(spec.key), int | float), f"{name}: no number for {spec.key}"
+    for name in ("ours", "seed", "ceiling"):
+        assert results[name]["rows"]["lost"] == 0, f"{name} lost frames: {results[name]['notes']}"
+        assert results[name]["notes"] == [], results[name]["notes"]  # includes the API's statuses: all 200
+        assert 0 <= results[name]["rows"]["deflate"] <= 1
+    assert "ours/seed" in run.stdout and "ours/ceiling" in run.stdout and "ours/floor" in run.stdout
     assert "cores:" in run.stdout
+
+    # The stage breakdown: every stage of every change was seen, from the call to the client's receipt.
+    breakdown = {row["stage"]: row for row in results["ours"]["stages"]}
+    assert set(breakdown) == {key for key, _ in STAGES}
+    assert all(row["events"] == plan.stage_changes for row in breakdown.values()), breakdown
+    assert "Stages of one change" in run.stdout
+    assert all(label in run.stdout for _, label in STAGES)
 
     # --profile attached py-spy to each system's server during its fan-outs and summarised its samples (a server
     # this idle may give none: py-spy records busy stacks only).

@@ -1,5 +1,5 @@
 """Every page runs under the strict Content-Security-Policy without a single violation: the customer's order
-page (with its chat), My orders, the staff board, the login page and the admin's order pages."""
+page (with its chat), My orders, the staff board, the login page, the admin's order pages and the API docs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from playwright.async_api import Page
 from config.headers import CONTENT_SECURITY_POLICY
 from orders import services
 from orders.models import Order
-from tests.browser.conftest import admin_log_in, log_in
+from tests.browser.pages import admin_log_in, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 
@@ -63,3 +63,18 @@ async def test_the_pages_of_customers_staff_and_the_admin_run_without_a_violatio
                                        s.textContent = "window.inlineRan = true"; document.body.append(s); }""")
     await customer.wait_for_function("window.cspViolations.length > 0")
     assert await customer.evaluate("window.inlineRan") is None
+
+
+async def test_the_api_docs_page_renders_the_api_from_this_site_without_a_violation(
+    start_server: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    context = await new_context()
+    await context.add_init_script(WATCH_VIOLATIONS)
+    foreign: list[str] = []
+    context.on("request", lambda request: None if request.url.startswith(server.http) else foreign.append(request.url))
+    page = await context.new_page()
+    assert await visit(page, f"{server.http}/api/docs") == []
+    # Swagger UI drew the document it fetched: the operations of the orders API are on the page.
+    await page.wait_for_selector("text=/api/orders/{order_id}/status/")
+    assert await page.evaluate("window.cspViolations") == [] and foreign == []

@@ -15,9 +15,9 @@ from playwright.async_api import Locator, Page, expect
 
 from orders import services
 from orders.models import Order
-from tests.browser.conftest import log_in
-from tests.conftest import restore_order_at_seq_1
+from tests.browser.pages import log_in
 from tests.e2e.processes import Server
+from tests.helpers import restore_order_at_seq_1
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 

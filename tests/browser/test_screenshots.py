@@ -16,7 +16,7 @@ from playwright.async_api import Page, expect
 
 from orders import services
 from orders.models import ChatMessage, Order, OrderItem
-from tests.browser.conftest import log_in
+from tests.browser.pages import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 

@@ -12,8 +12,8 @@ from playwright.async_api import Locator, Page, expect
 
 from orders import services
 from orders.models import Order, OrderEvent
-from tests.browser.conftest import log_in
-from tests.conftest import make_order
+from tests.browser.pages import log_in
+from tests.helpers import make_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 

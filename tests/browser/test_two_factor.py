@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.async_api import Page, expect
 
 from tests.browser.test_content_security_policy import WATCH_VIOLATIONS
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.twofactor import code_after, code_for_username, key_of_secret
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]

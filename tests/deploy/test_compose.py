@@ -135,23 +135,30 @@ def test_data_lives_in_named_volumes_and_config_in_env_files(compose: dict[str, 
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "redis-data:/data" in services["redis"]["volumes"]
     assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
-    for name in (*APP_SERVICES, "migrate", "postgres"):
+    for name in (*APP_SERVICES, "migrate"):
         assert services[name]["env_file"] == "deploy/.env", name
+    # The stores have a file of their own: they never see the app's secrets.
+    for name in ("postgres", "redis"):
+        assert services[name]["env_file"] == "deploy/stores.env", name
 
 
 def test_env_example_names_every_required_variable_and_holds_no_secret() -> None:
     values = dict(line.split("=", 1) for line in (ROOT / "deploy" / "env.example").read_text().splitlines()
                   if line and not line.startswith("#"))
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "POSTGRES_PASSWORD",
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL",
                  "HTTPS", "SECURE_PROXY_SSL_HEADER", "LOG_FORMAT"):
         assert name in values, name
     # The quick start opens on http://localhost; the commented TLS block names the origin to trust.
     assert (values["HTTPS"], values["SITE_URL"]) == ("false", "http://localhost")
     assert "# CSRF_TRUSTED_ORIGINS=https://" in (ROOT / "deploy" / "env.example").read_text()
     assert values["SECRET_KEY"] == "change-me"
-    assert "change-me" in values["POSTGRES_PASSWORD"]
+    stores = dict(line.split("=", 1) for line in (ROOT / "deploy" / "stores.env.example").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert "change-me" in stores["POSTGRES_PASSWORD"] and "change-me" in stores["REDIS_PASSWORD"]
+    assert f":{stores['POSTGRES_PASSWORD']}@postgres:5432/{stores['POSTGRES_DB']}" in values["DATABASE_URL"]
+    assert not {"POSTGRES_PASSWORD", "REDIS_PASSWORD"} & set(values), "the app's file holds no store's own setting"
     assert values["DEBUG"] == "false"
-    assert "deploy/.env" in (ROOT / ".dockerignore").read_text()
+    assert {"deploy/.env", "deploy/stores.env"} <= set((ROOT / ".dockerignore").read_text().split())
 
 
 def test_nginx_proxies_websockets_with_the_seeds_settings() -> None:
@@ -179,13 +186,18 @@ def test_compose_mounts_the_nginx_config_it_includes(compose: dict[str, Any]) ->
 def test_image_is_slim_non_root_and_installs_the_pinned_requirements() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
-    assert "pip install -r /tmp/requirements.txt" in dockerfile
+    assert "pip install --require-hashes --only-binary :all: -r /tmp/requirements.txt" in dockerfile
     assert "COPY requirements/base.txt /tmp/requirements.txt" in dockerfile
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and user[-1] not in ("root", "0")
-    for line in (ROOT / "requirements" / "base.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][\w.]*", line), f"unpinned requirement: {line}"
+    # The lock (`make lock`): each requirement pinned exactly and followed by at least one hash.
+    lock = (ROOT / "requirements" / "base.txt").read_text()
+    requirements = re.findall(r"^(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\\n)?)+)", lock, re.M)
+    assert {name.split("==")[0].lower() for name, _ in requirements} >= {"django", "channels", "celery", "asgiref"}
+    for name, _ in requirements:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][\w.]*", name), f"unpinned requirement: {name}"
+    listed = [line for line in lock.splitlines() if line and not line.startswith((" ", "#"))]
+    assert len(listed) == len(requirements), "every requirement in base.txt carries its hashes"
 
 
 def test_docker_compose_config_accepts_the_file() -> None:
@@ -198,14 +210,51 @@ def test_docker_compose_config_accepts_the_file() -> None:
     if client is None:
         pytest.fail("No compose client: install Debian's docker-compose (scripts/ensure-test-deps does); "
                     "it validates compose.yaml without a Docker engine.")
-    env_file = ROOT / "deploy" / ".env"
-    created = not env_file.exists()
-    if created:
-        shutil.copy(ROOT / "deploy" / "env.example", env_file)
+    created = []
+    for example, env_file in (("env.example", ".env"), ("stores.env.example", "stores.env")):
+        if not (ROOT / "deploy" / env_file).exists():
+            shutil.copy(ROOT / "deploy" / example, ROOT / "deploy" / env_file)
+            created.append(ROOT / "deploy" / env_file)
     try:
         result = subprocess.run([*client, "--file", str(ROOT / "compose.yaml"), "config", "--quiet"],
                                 capture_output=True, text=True, cwd=ROOT, timeout=60)
     finally:
-        if created:
-            env_file.unlink()
+        for path in created:
+            path.unlink()
     assert result.returncode == 0, result.stderr
+
+
+def test_every_container_gains_no_privilege_and_drops_every_capability_it_does_not_need(
+        compose: dict[str, Any]) -> None:
+    needs = {"postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+             "redis": {"CHOWN", "SETGID", "SETUID"},
+             "nginx": {"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"}}
+    for name, service in compose["services"].items():
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["cap_drop"] == ["ALL"], name
+        assert set(service.get("cap_add", [])) == needs.get(name, set()), name
+    # The app's own containers write only to their tmpfs; the image's code belongs to root.
+    for name in (*APP_SERVICES, "migrate", "nginx"):
+        assert compose["services"][name]["read_only"] is True, name
+        assert "/tmp" in compose["services"][name]["tmpfs"], name
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^COPY \. /app$", dockerfile, re.M) and "--chown" not in dockerfile
+
+
+def test_stores_sit_alone_on_an_internal_network_and_redis_needs_a_password_and_has_a_ceiling(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert compose["networks"]["backend"]["internal"] is True
+    for name in ("postgres", "redis"):
+        assert services[name]["networks"] == ["backend"], name
+    assert "backend" not in services["nginx"]["networks"]
+    # Only the worker talks to the outside (SMTP, webhooks).
+    assert [name for name, service in services.items() if "egress" in service.get("networks", [])] == ["worker"]
+    redis_command = " ".join(services["redis"]["command"])
+    assert '--requirepass "$$REDIS_PASSWORD"' in redis_command and "--maxmemory " in redis_command
+    assert "REDISCLI_AUTH" in " ".join(services["redis"]["healthcheck"]["test"])
+    values = dict(line.split("=", 1) for line in (ROOT / "deploy" / "env.example").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    stores = dict(line.split("=", 1) for line in (ROOT / "deploy" / "stores.env.example").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert values["REDIS_URL"] == f"redis://:{stores['REDIS_PASSWORD']}@redis:6379/0"

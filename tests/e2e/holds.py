@@ -25,7 +25,7 @@ DELIVERY_TIMEOUT = 60
 
 
 def database_url() -> str:
-    """The test database, as the platform's child processes reach it (tests/e2e/conftest.py platform_env)."""
+    """The test database, as the platform's child processes reach it (tests/fixtures/processes.py platform_env)."""
     db = connection.settings_dict
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 

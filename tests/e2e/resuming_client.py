@@ -8,6 +8,7 @@ frame per order on `/ws/notifications/`); apply seq == last + 1, drop seq <= las
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class ResumingClient:
     repeats: int = 0
     early: int = 0
     held_back: int = 0
+    pongs: int = 0
     _task: asyncio.Task[None] | None = None
     _socket: ClientConnection | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,10 +92,8 @@ class ResumingClient:
         """Close the socket and stop reconnecting (the client going away)."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def drop(self) -> None:
@@ -123,6 +123,9 @@ class ResumingClient:
         ahead of one still missing (on the stream, the replay answering our subscribe is still coming), so it
         is not applied either: the replay or the server's gap fill re-sends it in order. `order.reset`: the client
         was ahead of the order's log; it continues from the log's end (an application would reload the order)."""
+        if frame.get("type") == "pong":
+            self.pongs += 1
+            return
         if frame.get("type") not in ("order.status", "order.reset"):
             return
         order_id, seq = int(frame["order_id"]), int(frame["seq"])  # type: ignore[call-overload]
@@ -142,6 +145,26 @@ class ResumingClient:
         else:
             self.accepted.setdefault(order_id, []).append(seq)
             self.last[order_id] = seq
+
+    async def barrier(self, timeout: float = 30) -> None:
+        """Ping and wait for the pong: a consumer handles its messages in order, so every frame queued for this
+        socket before the ping (a duplicate among them) has arrived by then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            before = self.pongs
+            try:
+                assert self._socket is not None
+                await self._socket.send(json.dumps({"type": "ping"}))
+            except (AssertionError, WebSocketException):
+                await asyncio.sleep(0.1)  # between connections: ping the next one
+                continue
+            answered = loop.time() + 5
+            while self.pongs == before and loop.time() < min(answered, deadline):
+                await asyncio.sleep(0.02)
+            if self.pongs > before:
+                return
+        raise TimeoutError(f"no pong within {timeout}s")
 
     def has(self, expected: dict[int, list[int]]) -> bool:
         return all(self.last.get(order_id, 0) >= seqs[-1] for order_id, seqs in expected.items() if seqs)
@@ -167,6 +190,11 @@ async def wait_until_delivered(clients: list[ResumingClient], expected: dict[int
             return True
         await asyncio.sleep(0.1)
     return False
+
+
+async def settle(clients: list[ResumingClient]) -> None:
+    """After the last push: every frame the servers hold for these clients has arrived (see barrier)."""
+    await asyncio.gather(*(client.barrier() for client in clients))
 
 
 def report(name: str, clients: list[ResumingClient], expected: dict[int, list[int]]) -> Tally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -33,10 +34,8 @@ class TcpProxy:
             sockets, self._sockets = self._sockets, []
         for sock in [listener, *sockets]:
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # already closed by its other side
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed by its other side
                 sock.close()
 
     stop = cut
@@ -70,7 +69,5 @@ class TcpProxy:
         except OSError:
             pass  # cut, or one side hung up: the other side is closed below
         for sock in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass

@@ -22,10 +22,10 @@ from accounts import tokens
 from orders import services
 from orders.models import Order, OrderEvent
 from orders.states import Status
-from tests.conftest import PASSWORD, make_order
 from tests.e2e.browser_session import BrowserSession
 from tests.e2e.processes import RedisServer
-from tests.e2e.resuming_client import ResumingClient, in_thread, report, wait_until_delivered
+from tests.e2e.resuming_client import ResumingClient, in_thread, report, settle, wait_until_delivered
+from tests.helpers import PASSWORD, make_order
 from worker.queues import queue_name
 
 pytestmark = pytest.mark.e2e
@@ -82,7 +82,7 @@ async def test_client_that_reconnects_with_its_last_seq_gets_all_10_missed_chang
     await single.start()
     expected = {first.pk: [2, 3, 4, 5, 6], second.pk: [2, 3, 4, 5, 6], third.pk: [2]}
     delivered = await wait_until_delivered([stream, single], expected, DELIVERY_TIMEOUT)
-    await asyncio.sleep(0.5)  # a frame sent twice would arrive by now
+    await settle([stream, single])  # a frame sent twice has arrived by now
     await stream.stop()
     await single.stop()
     tally = report("reconnect after 10 missed changes", [stream, single], expected)
@@ -128,7 +128,7 @@ async def test_clients_dropping_and_resuming_while_changes_keep_coming_get_each_
         dropping.cancel()
     expected = {order.pk: [2, 3, 4, 5, 6] for order in orders}
     delivered = await wait_until_delivered(clients, expected, DELIVERY_TIMEOUT)
-    await asyncio.sleep(0.5)
+    await settle(clients)
     for client in clients:
         await client.stop()
     tally = report("drops during changes", clients, expected)
@@ -194,7 +194,7 @@ async def test_events_of_a_worker_killed_mid_task_and_those_still_queued_are_all
         expected = {order.pk: [2] if index < 2 else [2, 3] for index, order in enumerate(orders)}
         delivered = await wait_until_delivered(clients, expected, DELIVERY_TIMEOUT)
         left = await wait_all_published([order.pk for order in orders], DELIVERY_TIMEOUT)
-        await asyncio.sleep(0.5)  # a frame sent twice would arrive by now
+        await settle(clients)  # a frame sent twice has arrived by now
         for client in clients:
             await client.stop()
         tally = report("worker killed", clients, expected)
@@ -252,7 +252,7 @@ async def test_admin_saves_while_redis_is_down_and_every_event_reaches_the_clien
     expected = {order.pk: [2, 3, 4, 5]}
     delivered = await wait_until_delivered(clients, expected, DELIVERY_TIMEOUT)
     left = await wait_all_published([order.pk], DELIVERY_TIMEOUT)
-    await asyncio.sleep(0.5)
+    await settle(clients)
     for client in clients:
         await client.stop()
     tally = report("redis down", clients, expected)
@@ -289,7 +289,7 @@ async def test_clients_of_a_killed_server_reconnect_to_its_restart_with_after_se
     expected = {order.pk: [2, 3, 4, 5] for order in orders}
     expected[orders[0].pk].append(6)
     delivered = await wait_until_delivered(clients, expected, DELIVERY_TIMEOUT)
-    await asyncio.sleep(0.5)
+    await settle(clients)
     for client in clients:
         await client.stop()
     tally = report("server restarted", clients, expected)

@@ -11,9 +11,9 @@ import pytest
 
 from accounts import tokens
 from orders.states import Status
-from tests.conftest import make_order
 from tests.e2e.holds import DELIVERY_TIMEOUT, SilentSmtpServer, change
 from tests.e2e.resuming_client import ResumingClient, in_thread, wait_until_delivered
+from tests.helpers import make_order
 
 pytestmark = pytest.mark.e2e
 

@@ -25,8 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from accounts import tokens
 from orders import selectors, services
 from orders.models import Order
-from tests.conftest import make_order
 from tests.e2e.processes import Process, Server, free_port, own_origins
+from tests.helpers import make_order
 from worker.processes import web_command
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,6 @@ from django.conf import settings
 
 from orders.states import Status
 from realtime.layer import LAYER_SEND_TIMEOUT_SECONDS
-from tests.conftest import make_order
 from tests.e2e.holds import (
     DELIVERY_TIMEOUT,
     SilentSmtpServer,
@@ -28,6 +27,7 @@ from tests.e2e.holds import (
 )
 from tests.e2e.processes import ROOT, RedisServer
 from tests.e2e.resuming_client import in_thread, wait_until_delivered
+from tests.helpers import make_order
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,10 @@ import pytest
 
 from orders.models import Order
 from orders.states import Status
-from tests.conftest import make_order
 from tests.e2e.holds import DELIVERY_TIMEOUT, change, open_clients, push_held_in_flight, wait_all_published
 from tests.e2e.processes import ROOT, RedisServer, SentinelServer
-from tests.e2e.resuming_client import ResumingClient, in_thread, report, wait_until_delivered
+from tests.e2e.resuming_client import ResumingClient, in_thread, report, settle, wait_until_delivered
+from tests.helpers import make_order
 from worker.processes import worker_health_command
 from worker.queues import queue_name
 
@@ -68,7 +68,7 @@ async def test_worker_survives_redis_killed_under_a_push_in_flight_and_every_eve
     expected = [2, 3, 4, 5]
     delivered = await wait_until_delivered(clients, {order.pk: expected}, DELIVERY_TIMEOUT)
     left = await wait_all_published(order)
-    await asyncio.sleep(0.5)  # a frame sent twice would arrive by now
+    await settle(clients)  # a frame sent twice has arrived by now
     for client in clients:
         await client.stop()
     assert worker.alive, worker.log[-3000:]
@@ -120,7 +120,7 @@ async def test_worker_survives_a_sentinel_failover_under_a_push_in_flight_and_ev
     expected = [2, 3, 4, 5, 6]
     delivered = await wait_until_delivered(clients, {order.pk: expected}, DELIVERY_TIMEOUT)
     left = await wait_all_published(order)
-    await asyncio.sleep(0.5)
+    await settle(clients)
     for client in clients:
         await client.stop()
     assert worker.alive, worker.log[-3000:]

@@ -6,7 +6,7 @@ from django.test import Client
 
 from orders import services
 from orders.models import Order
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.twofactor import force_login_verified
 
 
@@ -28,6 +28,22 @@ def test_admin_list_filters_and_searches(staff: Any, alice_order: Order, bob_ord
     assert alice_order.number in client.get("/admin/orders/order/?status__exact=pending").content.decode()
     found = client.get(f"/admin/orders/order/?q={bob_order.number}").content.decode()
     assert bob_order.number in found and alice_order.number not in found
+    bob_order.external_ref = "SHOP-77"
+    bob_order.save(update_fields=["external_ref"])
+    by_shop_ref = client.get("/admin/orders/order/?q=SHOP-77").content.decode()
+    assert bob_order.number in by_shop_ref and alice_order.number not in by_shop_ref
+
+
+def test_change_form_refuses_an_external_ref_another_order_has(staff: Any, alice_order: Order,
+                                                               bob_order: Order) -> None:
+    client = Client()
+    force_login_verified(client, staff)
+    bob_order.external_ref = "SHOP-77"
+    bob_order.save(update_fields=["external_ref"])
+    response = client.post(f"/admin/orders/order/{alice_order.pk}/change/",
+                           change_form_data(alice_order, external_ref="SHOP-77"))
+    assert response.status_code == 200 and response.context["adminform"].form.errors
+    assert Order.objects.get(pk=alice_order.pk).external_ref == ""
 
 
 def test_change_form_shows_timeline_and_refuses_illegal_transition(staff: Any, alice_order: Order) -> None:

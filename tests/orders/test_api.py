@@ -16,7 +16,7 @@ from accounts import tokens
 from orders import services
 from orders.models import ChatMessage, Order
 from orders.states import Status
-from tests.conftest import PASSWORD, make_order
+from tests.helpers import PASSWORD, make_order
 from tests.twofactor import force_login_verified
 
 
@@ -61,6 +61,15 @@ def test_illegal_change_answers_409_with_the_reason(staff: Any, alice_order: Ord
     response = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "delivered"}, **bearer(staff))
     assert response.status_code == 409
     assert "cannot become delivered" in response.json()["detail"]
+    assert Order.objects.get(pk=alice_order.pk).status == "pending"
+
+
+@pytest.mark.parametrize("body", [{"status": "lost"}, {}, {"status": 3}, {"status": None}, [], "confirmed"])
+def test_an_unknown_status_or_a_malformed_body_gets_422_with_the_field_errors(staff: Any, alice_order: Order,
+                                                                             body: Any) -> None:
+    response = post(Client(), f"/api/orders/{alice_order.pk}/status/", body, **bearer(staff))
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0]["loc"][0] == "body"
     assert Order.objects.get(pk=alice_order.pk).status == "pending"
 
 
@@ -191,10 +200,10 @@ def test_status_filter_and_limit_bound_the_page(staff: Any, many_orders: list[Or
     {"updated_since": "2026-11-25T10:00:00 00:00"}, {"updated_since": "2026-13-45T10:00:00Z"},
     {"status": "lost"},
 ])
-def test_bad_list_parameters_get_400_with_a_reason(staff: Any, alice_order: Order, params: dict[str, str]) -> None:
+def test_bad_list_parameters_get_422_with_a_reason(staff: Any, alice_order: Order, params: dict[str, str]) -> None:
     response = Client().get("/api/orders/", params, headers=bearer(staff))
-    assert response.status_code == 400
-    assert response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["detail"] and response.json()["errors"][0]["loc"] == ["query", *params]
 
 
 def test_customer_and_unanswered_chats_are_staff_only_fields(alice: Any, staff: Any, alice_order: Order) -> None:
@@ -238,3 +247,11 @@ def test_status_changes_need_the_change_order_permission_as_in_the_admin(alice_o
     assert "internal_note" in Client().get(f"/api/orders/{alice_order.pk}/", headers=bearer(viewer)).json()
     changed = post(Client(), f"/api/orders/{alice_order.pk}/status/", {"status": "confirmed"}, **bearer(clerk))
     assert changed.status_code == 200 and changed.json()["event"]["status"] == "confirmed"
+
+
+def test_updated_since_takes_any_iso_offset_and_the_edges_of_time(staff: Any, alice_order: Order) -> None:
+    # ISO 8601 allows offsets PostgreSQL does not (it stops at ±15:59): compared in UTC, never a 500.
+    assert list_orders(staff, updated_since="2000-01-01T00:00:00+21:48")["orders"]
+    assert not list_orders(staff, updated_since="9999-12-31T23:59:59+00:01")["orders"]
+    response = Client().get("/api/orders/", {"updated_since": "0001-01-01T00:00:00+23:00"}, headers=bearer(staff))
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["query", "updated_since"]

@@ -10,7 +10,7 @@ from django.core import mail
 
 from orders import services, tasks
 from orders.models import Order, OrderEvent
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.realtime.sockets import Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]

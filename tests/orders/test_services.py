@@ -144,10 +144,9 @@ def test_rolled_back_change_pushes_nothing(alice: Any, staff: Any, monkeypatch: 
     monkeypatch.setattr("orders.tasks.send_order_update.delay", sent.append)
     order = Order.objects.create(customer=alice)
     sent.clear()
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            services.change_status(order=order, to="confirmed", actor=staff)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.change_status(order=order, to="confirmed", actor=staff)
+        raise RuntimeError("boom")
     assert sent == []
     assert Order.objects.get(pk=order.pk).status == "pending"
     services.change_status(order=order, to="confirmed", actor=staff)

@@ -38,3 +38,17 @@ def test_every_status_has_a_transition_entry_and_only_known_targets() -> None:
     assert set(TRANSITIONS) == set(Status.values)
     for targets in TRANSITIONS.values():
         assert targets <= set(Status.values)
+
+
+def test_the_protocol_doc_lists_every_status_and_transition() -> None:
+    from pathlib import Path
+
+    from orders.states import TRANSITIONS, Status
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    table = text.split("| status | label | may become |", 1)[1].split("\n\n", 1)[0]
+    documented = {}
+    for line in table.strip().splitlines()[1:]:
+        status, label, targets = (cell.strip() for cell in line.strip("|").split("|"))
+        documented[status.strip("`")] = (label, {t.strip(" `") for t in targets.split(",") if "`" in t})
+    assert documented == {s.value: (s.label, set(TRANSITIONS[s])) for s in Status}

@@ -1,40 +1,32 @@
 """The Celery tasks on the real database and Redis channel layer: the push is safe to run twice, the outbox sweep
-re-sends what was never pushed, stuck orders alert staff, and beat's schedule and at-least-once settings hold."""
+re-sends what was never pushed, stuck orders alert staff, and the at-least-once settings hold."""
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 
 from orders import services, tasks
 from orders.models import Order, OrderEvent
-from tests.conftest import make_order
-from tests.realtime.conftest import communicator
-from tests.twofactor import force_login_verified
+from tests.helpers import make_order
+from tests.realtime.sockets import bearer_subprotocols, communicator
 from worker.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 
-async def bearer(user: Any) -> list[str]:
-    from accounts import tokens
-
-    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 async def open_socket(path: str, user: Any) -> Any:
     """A connected socket that has joined its groups (it is accepted first; a pong comes after it joined)."""
-    comm = communicator(path, subprotocols=await bearer(user))
+    comm = communicator(path, subprotocols=await bearer_subprotocols(user))
     assert (await comm.connect())[0]
     await comm.send_json_to({"type": "ping"})
     assert await next_frame(comm, "pong") == {"type": "pong"}
@@ -89,7 +81,7 @@ async def test_push_task_run_twice_marks_the_event_published_once_and_the_client
 ) -> None:
     event = await database_sync_to_async(services.change_status)(order=alice_order, to="confirmed", actor=staff)
     await database_sync_to_async(lose_pushes)(alice_order, seqs=[2], age=timedelta(0))
-    alice_ws = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer(alice))
+    alice_ws = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer_subprotocols(alice))
     assert (await alice_ws.connect())[0]
     assert (await next_frame(alice_ws, "order.status"))["seq"] == 2  # the replay, sent after joining the group
 
@@ -140,23 +132,6 @@ async def test_no_stuck_orders_means_no_alert_and_no_log(alice_order: Order, sta
     await staff_ws.disconnect()
 
 
-def test_periodic_tasks_are_registered_once_for_the_database_scheduler() -> None:
-    from django_celery_beat.models import PeriodicTask
-    from django_celery_beat.schedulers import DatabaseScheduler
-
-    migration = importlib.import_module("orders.migrations.0002_periodic_tasks")
-    # Transactional tests flush the migration's rows; running it again must also not duplicate them.
-    migration.create_periodic_tasks(apps, None)
-    migration.create_periodic_tasks(apps, None)
-    registered = {task.task: task for task in PeriodicTask.objects.filter(task__startswith="orders.tasks.")}
-    assert registered["orders.tasks.republish_unpublished_events"].interval.every == 10
-    assert registered["orders.tasks.alert_stuck_orders"].interval.every == 15
-    assert PeriodicTask.objects.filter(task="orders.tasks.republish_unpublished_events").count() == 1
-    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
-    schedule = DatabaseScheduler(app=celery_app, lazy=True).all_as_schedule()
-    assert {entry.task for entry in schedule.values()} >= set(registered)
-
-
 def test_celery_delivers_at_least_once_with_bounded_retries() -> None:
     conf = celery_app.conf
     assert (conf.task_acks_late, conf.task_reject_on_worker_lost, conf.worker_prefetch_multiplier) == (True, True, 1)
@@ -164,19 +139,4 @@ def test_celery_delivers_at_least_once_with_bounded_retries() -> None:
     push = tasks.send_order_update
     assert (push.acks_late, push.reject_on_worker_lost, push.retry_backoff, push.max_retries) == (True, True, True, 8)
     assert push.retry_backoff_max == 60
-    assert json.dumps(conf.task_publish_retry_policy)  # publishing gives up fast; the sweep re-sends
-    assert conf.task_publish_retry_policy["max_retries"] <= 1
-
-
-def test_ops_see_the_outbox_sweep_and_its_edit_form_in_the_admin(staff: Any) -> None:
-    from django.test import Client
-    from django_celery_beat.models import PeriodicTask
-
-    importlib.import_module("orders.migrations.0002_periodic_tasks").create_periodic_tasks(apps, None)
-    sweep = PeriodicTask.objects.get(task="orders.tasks.republish_unpublished_events")
-    client = Client()
-    force_login_verified(client, staff)
-    listing = client.get("/admin/django_celery_beat/periodictask/")
-    assert listing.status_code == 200
-    assert "Re-publish unpublished order events" in listing.content.decode()
-    assert client.get(f"/admin/django_celery_beat/periodictask/{sweep.pk}/change/").status_code == 200
+    # Publishing gives up fast and the sweep re-sends: tests/e2e/test_frozen_broker.py.

@@ -8,7 +8,7 @@ from django.test import Client
 
 from orders import services
 from orders.models import ChatMessage, Order
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +92,26 @@ def test_staff_board_is_for_staff_only_and_counts_unanswered_customer_messages(
 def test_admin_change_page_links_to_the_live_page(staff: Any, alice_order: Order) -> None:
     page = client_for(staff).get(f"/admin/orders/order/{alice_order.pk}/change/").content.decode()
     assert f'href="/orders/{alice_order.pk}/"' in page
+
+
+def test_error_pages_and_logout_are_the_sites_own(alice: Any, bob_order: Order) -> None:
+    from django.test import RequestFactory
+    from django.views.defaults import server_error
+
+    client = client_for(alice)
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    assert b"Page not found" in missing.content and b'class="site-header"' in missing.content
+    # Someone else's order is the same 404 page.
+    other = client.get(f"/orders/{bob_order.pk}/")
+    assert other.status_code == 404 and b"Page not found" in other.content
+    forbidden = client.get("/staff/")
+    assert forbidden.status_code == 403 and b"Not allowed" in forbidden.content
+    # The 500 page renders with no request context at all, as Django's handler gives it none.
+    broken = server_error(RequestFactory().get("/"))
+    assert broken.status_code == 500 and b"Something went wrong" in broken.content
+
+    logged_out = client.post("/accounts/logout/")
+    assert logged_out.status_code == 200
+    assert b"You are logged out" in logged_out.content and b"Django administration" not in logged_out.content
+    assert client.get("/orders/").status_code == 302

@@ -1,13 +1,63 @@
-"""A test socket that knows when the server finished its connect work, and picks frames by type."""
+"""Consumer-test helpers: an application communicator with an allowed Origin, a session cookie, close codes, and a
+test socket that knows when the server finished its connect work and picks frames by type."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
 
 from accounts import tokens
-from tests.realtime.conftest import communicator
+from config.asgi import application
+from tests.twofactor import force_login_verified
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def communicator(path: str, *, headers: list[tuple[bytes, bytes]] | None = None,
+                 subprotocols: list[str] | None = None) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, path, headers=[ORIGIN, *(headers or [])], subprotocols=subprotocols)
+
+
+def session_cookie(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    force_login_verified(client, user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+async def connect_ok(comm: WebsocketCommunicator) -> None:
+    connected, _ = await comm.connect()
+    assert connected
+
+
+async def close_code(comm: WebsocketCommunicator) -> int:
+    """Connect and return the close code the server sends straight after accepting."""
+    connected, _ = await comm.connect()
+    assert connected
+    message = await comm.receive_output(timeout=3)
+    assert message["type"] == "websocket.close", message
+    # As a server does after a close: deliver websocket.disconnect so the consumer finishes now, not when
+    # the test's event loop is torn down (where cancelling its channel-layer receive can stall).
+    await comm.disconnect(code=message["code"])
+    return message["code"]
+
+
+async def refused_with(comm: Any) -> dict[str, Any]:
+    """Connect, read the close the server sends right after accepting, then disconnect as a real server would
+    (an app left waiting on the channel layer slows the event loop's teardown)."""
+    connected, _ = await comm.connect()
+    assert connected
+    message = await comm.receive_output(timeout=3)
+    await comm.disconnect()
+    assert message["type"] == "websocket.close", message
+    return message
+
+
+async def bearer_subprotocols(user: Any) -> list[str]:
+    """The bearer subprotocol pair carrying a fresh access token for `user`."""
+    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 class Socket:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 
 from orders import services
 from orders.models import ChatMessage, Order
-from tests.conftest import make_user
+from tests.helpers import make_user
 from tests.realtime.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts import tokens
-from tests.realtime.conftest import close_code, communicator, session_cookie
+from tests.realtime.sockets import close_code, communicator, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

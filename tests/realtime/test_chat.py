@@ -10,30 +10,26 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from accounts import tokens
 from orders.models import ChatMessage, Order
 from tests.e2e.browser_session import FormParser
-from tests.realtime.conftest import close_code, communicator
-from tests.realtime.sockets import Socket
+from tests.realtime.sockets import Socket, bearer_subprotocols, close_code, communicator
 from tests.twofactor import force_login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def bearer(user: Any) -> list[str]:
-    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 def chat(order: Order) -> str:
     return f"/ws/orders/{order.pk}/chat/"
 
 
-async def closed_with(socket: Socket) -> int:
-    """Read up to the close message, which must come next or after frames already on the wire."""
+async def closed_with(socket: Socket) -> tuple[int, str]:
+    """Read up to the close message, which must come next or after frames already on the wire: (code, reason)."""
     while True:
         message = await socket.comm.receive_output(timeout=3)
         if message["type"] == "websocket.close":
-            return message["code"]
+            return message["code"], message.get("reason", "")
 
 
 async def test_joining_sends_the_last_50_messages_oldest_first(alice: Any, staff: Any, alice_order: Order) -> None:
@@ -71,12 +67,13 @@ async def test_messages_reach_the_room_with_the_authenticated_sender_whatever_th
 
 
 async def test_customer_cannot_join_another_customers_chat(alice: Any, bob: Any, alice_order: Order) -> None:
-    assert await close_code(communicator(chat(alice_order), subprotocols=await bearer(bob))) == 4003
+    assert await close_code(communicator(chat(alice_order), subprotocols=await bearer_subprotocols(bob))) == 4003
     assert await database_sync_to_async(ChatMessage.objects.count)() == 0
 
 
 async def test_chat_of_a_missing_order_is_closed_with_4004(alice: Any) -> None:
-    assert await close_code(communicator("/ws/orders/999999/chat/", subprotocols=await bearer(alice))) == 4004
+    comm = communicator("/ws/orders/999999/chat/", subprotocols=await bearer_subprotocols(alice))
+    assert await close_code(comm) == 4004
 
 
 @pytest.mark.parametrize(
@@ -115,7 +112,8 @@ async def test_a_user_posting_faster_than_the_chat_rate_is_closed_with_4008_acro
     await second_tab.send({"type": "message", "text": "three"})
     await second_tab.next("chat.message")
     await second_tab.send({"type": "message", "text": "four"})
-    assert await closed_with(second_tab) == 4008
+    # The chat limit, told apart from the frame-rate limit by its reason.
+    assert await closed_with(second_tab) == (4008, "too many chat messages")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 3
     await first_tab.close()
 
@@ -125,11 +123,11 @@ async def test_flooding_the_chat_socket_with_frames_closes_it_with_4008(
 ) -> None:
     settings.WS_RATE_LIMIT_BURST = 5
     settings.WS_RATE_LIMIT_PER_SECOND = 0  # no refill: however slowly the frames are handled, the sixth is over
-    comm = communicator(chat(alice_order), subprotocols=await bearer(alice))
+    comm = communicator(chat(alice_order), subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     for _ in range(6):
         await comm.send_json_to({"type": "message", "text": "hi"})
-    assert await closed_with(Socket(comm)) == 4008
+    assert await closed_with(Socket(comm)) == (4008, "too many frames")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 5
 
 
@@ -139,7 +137,7 @@ async def test_an_oversized_chat_frame_closes_with_4009_and_stores_nothing(
     settings.WS_MAX_FRAME_BYTES = 1024
     socket = await Socket.open(chat(alice_order), alice)
     await socket.send({"type": "message", "text": "x" * 1500})
-    assert await closed_with(socket) == 4009
+    assert await closed_with(socket) == (4009, "frame too large")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 0
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from config.origins import canonical_origin
 from realtime.gate import MAX_TRACKED_ADDRESSES, HandshakeLimiter, client_address
-from tests.realtime.conftest import close_code, communicator
+from tests.realtime.sockets import close_code, communicator
 
 ADDRESS, OTHER = "192.0.2.1", "198.51.100.1"
 

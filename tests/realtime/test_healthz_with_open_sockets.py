@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 
 from accounts import tokens
 from realtime import health
-from tests.realtime.conftest import communicator
+from tests.realtime.sockets import communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,17 +6,14 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from accounts import tokens
 from orders import services
 from orders.models import Order
-from tests.conftest import make_order
-from tests.realtime.conftest import close_code, communicator
+from tests.helpers import make_order
+from tests.realtime.sockets import bearer_subprotocols, close_code, communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
-async def bearer(user: Any) -> list[str]:
-    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 async def change(order: Order, to: str, actor: Any) -> None:
@@ -37,9 +34,9 @@ async def assert_silent(comm: Any, timeout: float = 0.5) -> None:
 async def test_owner_receives_status_change_and_other_customer_receives_nothing(
     alice: Any, bob: Any, staff: Any, alice_order: Order
 ) -> None:
-    alice_ws = communicator("/ws/notifications/", subprotocols=await bearer(alice))
-    bob_ws = communicator("/ws/notifications/", subprotocols=await bearer(bob))
-    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer(staff))
+    alice_ws = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
+    bob_ws = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(bob))
+    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(staff))
     for comm in (alice_ws, bob_ws, staff_ws):
         await joined(comm)
     await change(alice_order, "confirmed", staff)
@@ -55,18 +52,19 @@ async def test_owner_receives_status_change_and_other_customer_receives_nothing(
 
 
 async def test_customer_cannot_open_another_customers_order_socket(alice: Any, bob_order: Order) -> None:
-    assert await close_code(communicator(f"/ws/orders/{bob_order.pk}/", subprotocols=await bearer(alice))) == 4003
+    comm = communicator(f"/ws/orders/{bob_order.pk}/", subprotocols=await bearer_subprotocols(alice))
+    assert await close_code(comm) == 4003
 
 
 async def test_missing_order_is_closed_with_4004(alice: Any) -> None:
-    assert await close_code(communicator("/ws/orders/999999/", subprotocols=await bearer(alice))) == 4004
+    assert await close_code(communicator("/ws/orders/999999/", subprotocols=await bearer_subprotocols(alice))) == 4004
 
 
 async def test_order_socket_replays_events_after_seq_then_goes_live(alice: Any, staff: Any,
                                                                     alice_order: Order) -> None:
     for status in ("confirmed", "preparing", "shipped"):
         await change(alice_order, status, staff)
-    comm = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer(alice))
+    comm = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     replayed = [await comm.receive_json_from(timeout=3) for _ in range(3)]
     assert [(f["seq"], f["status"]) for f in replayed] == [(2, "confirmed"), (3, "preparing"), (4, "shipped")]
@@ -80,7 +78,7 @@ async def test_order_socket_replays_events_after_seq_then_goes_live(alice: Any, 
 async def test_order_socket_without_after_seq_sends_only_new_events(alice: Any, staff: Any,
                                                                     alice_order: Order) -> None:
     await change(alice_order, "confirmed", staff)
-    comm = communicator(f"/ws/orders/{alice_order.pk}/", subprotocols=await bearer(alice))
+    comm = communicator(f"/ws/orders/{alice_order.pk}/", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     await assert_silent(comm, 0.3)
     await change(alice_order, "preparing", staff)
@@ -92,7 +90,7 @@ async def test_duplicate_push_is_sent_once_and_a_gap_is_filled_from_the_log(alic
                                                                             alice_order: Order) -> None:
     from realtime import push
 
-    comm = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer(alice))
+    comm = communicator(f"/ws/orders/{alice_order.pk}/?after_seq=1", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     await change(alice_order, "confirmed", staff)
     assert (await comm.receive_json_from(timeout=3))["seq"] == 2
@@ -120,7 +118,7 @@ async def test_duplicate_push_is_sent_once_and_a_gap_is_filled_from_the_log(alic
 async def test_subscribe_frame_replays_on_the_notification_stream(alice: Any, staff: Any,
                                                                   alice_order: Order) -> None:
     await change(alice_order, "confirmed", staff)
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(alice))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     await comm.send_json_to({"type": "subscribe", "order_id": alice_order.pk, "after_seq": 0})
     frames = [await comm.receive_json_from(timeout=3) for _ in range(2)]
@@ -133,7 +131,7 @@ async def test_subscribe_frame_replays_on_the_notification_stream(alice: Any, st
 async def test_subscribe_to_another_customers_order_gets_an_error_frame_and_no_events(
     alice: Any, bob: Any, staff: Any, alice_order: Order
 ) -> None:
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(bob))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(bob))
     assert (await comm.connect())[0]
     await comm.send_json_to({"type": "subscribe", "order_id": alice_order.pk, "after_seq": 0})
     frame = await comm.receive_json_from(timeout=3)
@@ -158,7 +156,7 @@ async def test_subscribe_to_another_customers_order_gets_an_error_frame_and_no_e
     ],
 )
 async def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(alice: Any, raw: str, code: str) -> None:
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(alice))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     await comm.send_to(text_data=raw)
     frame = await comm.receive_json_from(timeout=3)
@@ -170,27 +168,27 @@ async def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(alice: An
 
 async def test_oversized_frame_closes_with_4009(alice: Any, settings: Any) -> None:
     settings.WS_MAX_FRAME_BYTES = 1024
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(alice))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     await comm.send_to(text_data='{"type":"ping","pad":"' + "x" * 2000 + '"}')
     message = await comm.receive_output(timeout=3)
-    assert message == {"type": "websocket.close", "code": 4009}
+    assert message == {"type": "websocket.close", "code": 4009, "reason": "frame too large"}
 
 
 async def test_flooding_closes_with_4008(alice: Any, settings: Any) -> None:
     settings.WS_RATE_LIMIT_BURST = 5
     settings.WS_RATE_LIMIT_PER_SECOND = 0  # no refill: however slowly the frames are handled, the sixth is over
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(alice))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     for _ in range(6):
         await comm.send_json_to({"type": "ping"})
     outputs = [await comm.receive_output(timeout=3) for _ in range(6)]
-    assert outputs[-1] == {"type": "websocket.close", "code": 4008}
+    assert outputs[-1] == {"type": "websocket.close", "code": 4008, "reason": "too many frames"}
     assert all(o["type"] == "websocket.send" for o in outputs[:5])
 
 
 async def test_staff_sees_every_customers_order(staff: Any, alice: Any, bob: Any) -> None:
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(staff))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(staff))
     await joined(comm)
     orders = [await database_sync_to_async(make_order)(user) for user in (alice, bob)]
     frames = [await comm.receive_json_from(timeout=3) for _ in range(2)]
@@ -203,7 +201,7 @@ async def test_access_token_expiring_while_open_closes_with_4001(alice: Any, set
 
     settings.JWT_ACCESS_LIFETIME = timedelta(seconds=1)
     settings.JWT_LEEWAY_SECONDS = 0
-    comm = communicator("/ws/notifications/", subprotocols=await bearer(alice))
+    comm = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
     assert (await comm.connect())[0]
     await asyncio.sleep(0.2)
     message = await comm.receive_output(timeout=4)

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from orders import services
 from orders.models import Order
-from tests.conftest import restore_order_at_seq_1
+from tests.helpers import restore_order_at_seq_1
 from tests.realtime.sockets import Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]

@@ -14,7 +14,7 @@ from channels.layers import channel_layers
 from orders import services, tasks
 from orders.models import Order, OrderEvent
 from realtime import positions, push
-from tests.conftest import make_order
+from tests.helpers import make_order
 from tests.realtime.sockets import Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]

@@ -3,26 +3,22 @@
 from typing import Any
 
 import pytest
-from channels.db import database_sync_to_async
 
-from accounts import tokens
 from orders.models import Order
-from tests.realtime.conftest import communicator
+from tests.realtime.sockets import bearer_subprotocols, communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def bearer(user: Any) -> list[str]:
-    return ["bearer", await database_sync_to_async(tokens.issue_access_token)(user)]
 
 
 async def test_customer_chat_message_reaches_staff_notification_stream_but_not_customers_stream(
     alice: Any, bob: Any, staff: Any, alice_order: Order
 ) -> None:
-    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer(staff))
-    alice_stream = communicator("/ws/notifications/", subprotocols=await bearer(alice))
-    bob_stream = communicator("/ws/notifications/", subprotocols=await bearer(bob))
-    alice_chat = communicator(f"/ws/orders/{alice_order.pk}/chat/", subprotocols=await bearer(alice))
+    staff_ws = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(staff))
+    alice_stream = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(alice))
+    bob_stream = communicator("/ws/notifications/", subprotocols=await bearer_subprotocols(bob))
+    alice_chat = communicator(f"/ws/orders/{alice_order.pk}/chat/", subprotocols=await bearer_subprotocols(alice))
     for comm in (staff_ws, alice_stream, bob_stream, alice_chat):
         assert (await comm.connect())[0]
 

@@ -14,8 +14,8 @@ from accounts import tokens
 from orders import services, tasks
 from orders.models import Order, OrderEvent
 from realtime import push
-from tests.conftest import make_order
-from tests.realtime.conftest import communicator
+from tests.helpers import make_order
+from tests.realtime.sockets import communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 

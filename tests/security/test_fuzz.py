@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from accounts import tokens
 from orders.models import Order
-from tests.conftest import make_order, make_user
-from tests.realtime.conftest import communicator
+from tests.helpers import make_order, make_user
+from tests.realtime.sockets import communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -183,7 +183,7 @@ def test_no_frame_crashes_a_consumer_and_the_next_client_is_served(
     run()
 
 
-JSON_ANSWERS = {200, 204, 400, 401, 403, 404, 405, 409, 429}
+JSON_ANSWERS = {200, 204, 400, 401, 403, 404, 405, 409, 422, 429}
 
 
 def bodies() -> st.SearchStrategy[bytes]:
@@ -198,7 +198,7 @@ def bodies() -> st.SearchStrategy[bytes]:
 
 
 @pytest.mark.parametrize("endpoint", ["/api/auth/token/", "/api/auth/refresh/", "/api/auth/logout/",
-                                      "/api/orders/<id>/status/"])
+                                      "/api/orders/<id>/status/", "/api/orders/"])
 def test_no_request_body_makes_a_json_endpoint_fail_with_500(world: dict[str, Any], error_log: ErrorLog,
                                                    endpoint: str) -> None:
     path = endpoint.replace("<id>", str(world["order"].pk))

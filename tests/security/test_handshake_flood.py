@@ -101,7 +101,7 @@ async def flood_while_a_good_client_connects(ws_base: str, origin: str, order: O
     started = time.monotonic()
     thread = threading.Thread(target=flood, args=(f"{ws_base}/ws/notifications/", origin, outcomes, done))
     thread.start()
-    round_trips = []
+    round_trips: list[float] = []
     try:
         while not done.is_set() or not round_trips:
             round_trips.append(await good_client_round_trip(f"{ws_base}/ws/orders/{order.pk}/", origin, token))

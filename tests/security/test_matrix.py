@@ -1,7 +1,8 @@
 """The authorization matrix: every endpoint and socket × customer A (owner), customer B, staff (a superuser),
 staff with only the admin's view permission on orders, staff without permissions on orders (a customer
 outside the admin, as the admin shows them no orders either), an inactive user (credentials issued while
-active) and anonymous. One cell, one test; the table is the policy.
+active), anonymous, and service API keys (orders:read, orders:write, revoked). One cell, one test; the table is
+the policy.
 
 HTTP answers 404 for someone else's order exactly as for a missing one; sockets keep DESIGN.md's fixed
 4003/4004 contract (docs/security.md says what that reveals).
@@ -19,19 +20,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from accounts import tokens
+from accounts import apikeys, tokens
 from orders import services
 from orders.models import Order
-from tests.conftest import PASSWORD, make_order, make_user
-from tests.realtime.conftest import communicator
-from tests.security.conftest import refused_with
+from tests.helpers import PASSWORD, make_order, make_user
+from tests.realtime.sockets import communicator, refused_with
 from tests.twofactor import force_login_verified
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
-PERSONAS = ("customer_a", "customer_b", "staff", "staff_view_only", "staff_without_perms", "inactive", "anonymous")
-# Who sees every order and its staff-only fields (orders.view_order or orders.change_order, as in the admin).
-SEES_ALL = ("staff", "staff_view_only")
+PERSONAS = ("customer_a", "customer_b", "staff", "staff_view_only", "staff_without_perms", "inactive", "anonymous",
+            "key_read", "key_write", "key_revoked")
+# Who sees every order and its staff-only fields (orders.view_order or orders.change_order, as in the admin; for
+# service API keys, orders:read or orders:write).
+SEES_ALL = ("staff", "staff_view_only", "key_read", "key_write")
+# Service API keys call the HTTP API only: on sockets they are no token (4001), in the admin no session (302).
 MISSING_ORDER_ID = 987654321
 OPEN = "open"
 CHAT_TEXT = "Is my order on its way?"
@@ -39,27 +42,38 @@ CHAT_TEXT = "Is my order on its way?"
 # endpoint -> persona -> expected answer (HTTP status, or "open" / a close code / a frame code for sockets)
 MATRIX: dict[str, dict[str, Any]] = {
     "GET /api/orders/": {"customer_a": 200, "customer_b": 200, "staff": 200, "staff_view_only": 200,
-                         "staff_without_perms": 200, "inactive": 401, "anonymous": 401},
+                         "staff_without_perms": 200, "inactive": 401, "anonymous": 401,
+                         "key_read": 200, "key_write": 403, "key_revoked": 401},
     "GET /api/orders/<a>/": {"customer_a": 200, "customer_b": 404, "staff": 200, "staff_view_only": 200,
-                             "staff_without_perms": 404, "inactive": 401, "anonymous": 401},
+                             "staff_without_perms": 404, "inactive": 401, "anonymous": 401,
+                             "key_read": 200, "key_write": 403, "key_revoked": 401},
     "GET /api/orders/<missing>/": {"customer_a": 404, "customer_b": 404, "staff": 404, "staff_view_only": 404,
-                                   "staff_without_perms": 404, "inactive": 401, "anonymous": 401},
+                                   "staff_without_perms": 404, "inactive": 401, "anonymous": 401,
+                                   "key_read": 404, "key_write": 403, "key_revoked": 401},
     "POST /api/orders/<a>/status/": {"customer_a": 403, "customer_b": 404, "staff": 200, "staff_view_only": 403,
-                                     "staff_without_perms": 404, "inactive": 401, "anonymous": 401},
+                                     "staff_without_perms": 404, "inactive": 401, "anonymous": 401,
+                                     # 409: allowed, and refused by the state machine (staff moved it first)
+                                     "key_read": 403, "key_write": 409, "key_revoked": 401},
     "WS /ws/orders/<a>/": {"customer_a": OPEN, "customer_b": 4003, "staff": OPEN, "staff_view_only": OPEN,
-                           "staff_without_perms": 4003, "inactive": 4001, "anonymous": 4001},
+                           "staff_without_perms": 4003, "inactive": 4001, "anonymous": 4001,
+                           "key_read": 4001, "key_write": 4001, "key_revoked": 4001},
     "WS /ws/orders/<missing>/": {"customer_a": 4004, "customer_b": 4004, "staff": 4004, "staff_view_only": 4004,
-                                 "staff_without_perms": 4004, "inactive": 4001, "anonymous": 4001},
+                                 "staff_without_perms": 4004, "inactive": 4001, "anonymous": 4001,
+                                 "key_read": 4001, "key_write": 4001, "key_revoked": 4001},
     "WS /ws/orders/<a>/chat/": {"customer_a": OPEN, "customer_b": 4003, "staff": OPEN, "staff_view_only": OPEN,
-                                "staff_without_perms": 4003, "inactive": 4001, "anonymous": 4001},
+                                "staff_without_perms": 4003, "inactive": 4001, "anonymous": 4001,
+                                "key_read": 4001, "key_write": 4001, "key_revoked": 4001},
     "WS subscribe <a> on /ws/notifications/": {"customer_a": "replay", "customer_b": "forbidden", "staff": "replay",
                                                "staff_view_only": "replay", "staff_without_perms": "forbidden",
-                                               "inactive": 4001, "anonymous": 4001},
+                                               "inactive": 4001, "anonymous": 4001,
+                                               "key_read": 4001, "key_write": 4001, "key_revoked": 4001},
     "GET /admin/": {"customer_a": 302, "customer_b": 302, "staff": 200, "staff_view_only": 200,
-                    "staff_without_perms": 200, "inactive": 302, "anonymous": 302},
+                    "staff_without_perms": 200, "inactive": 302, "anonymous": 302,
+                    "key_read": 302, "key_write": 302, "key_revoked": 302},
     "GET /admin/orders/order/<a>/change/": {"customer_a": 302, "customer_b": 302, "staff": 200,
                                             "staff_view_only": 200, "staff_without_perms": 403,
-                                            "inactive": 302, "anonymous": 302},
+                                            "inactive": 302, "anonymous": 302,
+                                            "key_read": 302, "key_write": 302, "key_revoked": 302},
 }
 
 @dataclass
@@ -103,6 +117,12 @@ def build_world() -> World:
         force_login_verified(client, user)
         callers[persona] = Caller(user, tokens.issue_access_token(user), client)
     callers["anonymous"] = Caller(None, None, Client())
+    for persona, scopes in (("key_read", ["orders:read"]), ("key_write", ["orders:write"]),
+                            ("key_revoked", ["orders:read", "orders:write"])):
+        key, secret = apikeys.issue_api_key(name=persona, scopes=scopes)
+        callers[persona] = Caller(None, secret, Client())
+        if persona == "key_revoked":
+            apikeys.revoke_api_key(key)
     inactive.is_active = False
     inactive.save(update_fields=["is_active"])
     return World(order, callers)

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from accounts import tokens
 from tests.deploy.test_settings import example_env, run_python, settings_of
 from tests.e2e.processes import ROOT, Process, Server, free_port
-from tests.realtime.conftest import session_cookie
+from tests.realtime.sockets import session_cookie
 from worker.processes import web_command
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from accounts import tokens
-from tests.realtime.conftest import communicator, session_cookie
-from tests.security.conftest import login, post_json, refused_with
+from tests.helpers import login, post_json
+from tests.realtime.sockets import communicator, refused_with, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
