@@ -165,10 +165,10 @@ def refresh_token(request: HttpRequest) -> HttpResponse:
 
 def _tokens_sent(request: HttpRequest, body: dict[str, Any]) -> list[tuple[str, str]]:
     """The bearer access token and the body's refresh token, those that were sent, with their types."""
-    header = request.headers.get("Authorization", "")
     sent: list[tuple[str, str]] = []
-    if header.startswith("Bearer "):
-        sent.append((header.removeprefix("Bearer ").strip(), tokens.ACCESS))
+    access = tokens.bearer_credential(request.headers)
+    if access is not None:
+        sent.append((access, tokens.ACCESS))
     if isinstance(body.get("refresh"), str):
         sent.append((body["refresh"], tokens.REFRESH))
     return sent
@@ -198,6 +198,8 @@ def logout(request: HttpRequest) -> HttpResponse:
             claims = tokens.decode_token(token, expected_type=token_type)
         except tokens.InvalidToken:
             continue
+        if not tokens.family_alive(claims):
+            continue  # already logged out (or revoked): nothing this token may still end
         tokens.revoke_family(claims)
         revoked += 1
     if not revoked:

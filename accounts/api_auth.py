@@ -20,10 +20,10 @@ class BearerAuth(HttpBearer):
     session cookie came too: a client is judged by the credential it chose to send."""
 
     def __call__(self, request: HttpRequest) -> Any:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        credential = tokens.bearer_credential(request.headers)
+        if credential is None:
             return None  # the session may authenticate the request
-        return self.authenticate(request, header.removeprefix("Bearer ").strip())
+        return self.authenticate(request, credential)
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         if token.startswith(apikeys.PREFIX):

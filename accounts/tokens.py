@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -246,6 +247,13 @@ def _is_family_id(value: Any) -> bool:
         return isinstance(value, str) and uuid.UUID(hex=value).hex == value
     except ValueError:
         return False
+
+
+def bearer_credential(headers: Mapping[str, str]) -> str | None:
+    """The credential of an `Authorization: Bearer <credential>` header (the scheme is case-insensitive, RFC 9110),
+    "" for a bearer header without one, None for no header or another scheme."""
+    scheme, _, credential = headers.get("Authorization", "").strip().partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else None
 
 
 def decode_token(token: str, *, expected_type: str) -> dict[str, Any]:

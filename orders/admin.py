@@ -15,10 +15,9 @@ from django.utils.html import format_html
 from redis.exceptions import RedisError
 
 from integrations.admin import rotate_tracking_links, tracking_link
-from orders import services
+from orders import delivery, services
 from orders.models import ChatMessage, Order, OrderEvent, OrderItem
 from orders.states import IllegalTransition, Status, check_transition
-from realtime import presence
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups
@@ -230,14 +229,14 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="Watching now")
     def watching_now(self, obj: Order) -> str:
-        """Who has this order's page or chat open right now (realtime.presence), so staff know who will see a reply."""
+        """Who has this order's page or chat open right now (delivery.presence), so staff know who will see a reply."""
         if obj.pk is None:
             return "-"
         try:
-            watchers = presence.watchers(obj.pk)
+            watchers = delivery.presence().watchers([obj.pk]).get(obj.pk, [])
         except RedisError:
             return "unknown (presence store unavailable)"
-        return ", ".join(watcher.username for watcher in watchers) or "nobody"
+        return ", ".join(watchers) or "nobody"
 
 
 @admin.register(ChatMessage)

@@ -89,13 +89,7 @@ def orders_json(orders: list[Order], *, staff: bool) -> list[dict[str, Any]]:
 
 def event_json(event: OrderEvent) -> dict[str, Any]:
     """An event as the API shows it: the one function, so the shape lives in one place."""
-    return {
-        "id": event.pk,
-        "seq": event.seq,
-        "status": event.to_status,
-        "previous": event.from_status or None,
-        "at": event.created_at.isoformat(),
-    }
+    return {"id": event.pk, **event.to_dict()}
 
 
 def order_detail_json(order: Order, *, staff: bool) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import models, transaction
@@ -171,6 +171,16 @@ class OrderItem(models.Model):
         return self.unit_price * self.quantity
 
 
+class EventDict(TypedDict):
+    """An OrderEvent as clients read it, typed once: the API's `events` add `id`, the `order.status` frame
+    (realtime/frames.py) adds `type`, `order_id`, `number` and `event_id`."""
+
+    seq: int
+    status: str
+    previous: str | None
+    at: str
+
+
 class OrderEvent(models.Model):
     """One status change of an order: its history, and the outbox the push worker drains."""
 
@@ -199,6 +209,14 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}#{self.seq} {self.from_status or '∅'} → {self.to_status}"
+
+    def to_dict(self) -> EventDict:
+        return {
+            "seq": self.seq,
+            "status": self.to_status,
+            "previous": self.from_status or None,
+            "at": self.created_at.isoformat(),
+        }
 
 
 class ChatMessage(models.Model):

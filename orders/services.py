@@ -1,5 +1,5 @@
-"""Writes: new orders (intake) and status changes (state machine, OrderEvent, push), chat messages, and e-mails to
-offline customers."""
+"""Writes: new orders (intake), status changes (state machine, OrderEvent), the outbox mark, chat messages,
+status e-mails."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from orders.models import STATUS_STAMP, ChatMessage, Order, OrderEvent, OrderItem
-from orders.signals import status_changed
+from orders.signals import chat_message_posted, status_changed
 from orders.states import Status, check_transition
 
 logger = logging.getLogger(__name__)
@@ -156,33 +156,15 @@ class ChatRateLimited(Exception):
 
 
 def post_chat_message(*, order_id: int, sender: User, text: str) -> ChatMessage:
-    """Store a chat message from an authenticated sender and broadcast it to the order's chat room."""
-    from realtime import push
-
+    """Store a chat message from an authenticated sender; once committed, `chat_message_posted` has it delivered
+    to the order's chat room."""
     # Counted in the database, so the limit holds per user across tabs and server processes.
     recent = ChatMessage.objects.filter(sender=sender, created_at__gte=timezone.now() - timedelta(minutes=1))
     if recent.count() >= settings.CHAT_MESSAGES_PER_MINUTE:
         raise ChatRateLimited
     message = ChatMessage.objects.create(order_id=order_id, sender=sender, text=text.strip()[:CHAT_MAX_LENGTH])
-    transaction.on_commit(partial(push.publish_chat_message, message))
+    transaction.on_commit(partial(chat_message_posted.send, sender=ChatMessage, message=message))
     return message
-
-
-def offer_email_fallback(event: OrderEvent) -> bool:
-    """After a push: if the customer has no live socket that shows this order, enqueue the change by e-mail.
-
-    Live means a /ws/notifications/ stream, or the order's own page or chat (realtime.presence). Creation
-    (the first event) is not a change and sends nothing.
-    """
-    from orders.tasks import email_order_update
-    from realtime import presence
-
-    if not event.from_status or event.emailed_at is not None:
-        return False
-    if presence.is_reachable(user_id=event.order.customer_id, order_id=event.order_id):
-        return False
-    email_order_update.delay(event.pk)
-    return True
 
 
 def email_status_change(*, event_id: int) -> bool:

@@ -1,4 +1,4 @@
-"""Celery tasks: push status events (the outbox), e-mail offline customers, alert staff, prune presence."""
+"""Celery tasks: deliver status events (the outbox), e-mail offline customers, alert staff about stuck orders."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import RedisError
 
 from orders import selectors, services
-from orders.models import OrderEvent
-from orders.signals import status_changed
-from realtime import presence, push
+from orders.delivery import deliver
+from orders.models import Order, OrderEvent
+from orders.signals import orders_stuck, status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ def send_order_update(event_id: int) -> None:
     if event is None:
         logger.warning("send_order_update: event %s does not exist", event_id)
         return
-    push.publish_event(event)
-    services.mark_published(event.pk)
-    services.offer_email_fallback(event)
+    deliver(event)
 
 
 @receiver(status_changed, dispatch_uid="orders.tasks.push_on_commit")
@@ -82,9 +80,7 @@ def republish_unpublished_events() -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)
     events = selectors.unpublished_events(created_before=cutoff)
     for event in events:
-        push.publish_event(event)
-        services.mark_published(event.pk)
-        services.offer_email_fallback(event)
+        deliver(event)
     if events:
         logger.info("Outbox sweep re-published %d event(s)", len(events))
     return len(events)
@@ -102,7 +98,7 @@ def alert_stuck_orders() -> int:
             settings.STUCK_ORDER_AFTER_MINUTES,
             ", ".join(f"{order.number} ({order.status})" for order in orders),
         )
-        push.publish_stuck_orders(orders)
+        orders_stuck.send(sender=Order, orders=orders)
     return len(orders)
 
 
@@ -117,8 +113,3 @@ def email_order_update(event_id: int) -> None:
     """E-mail a status change to a customer who was not connected when it was pushed. Sends at most once."""
     services.email_status_change(event_id=event_id)
 
-
-@shared_task
-def prune_presence() -> int:
-    """Forget connections silent for PRESENCE_MISSED_BEATS beats (their server died); staff hear who left."""
-    return presence.prune()

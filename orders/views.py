@@ -13,9 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from orders import selectors
+from orders import delivery, selectors
 from orders.states import Status
-from realtime import presence
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +83,7 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
 def watching(order_ids: list[int], *, besides: str) -> dict[int, list[str]]:
     """Who watches each order now, `besides` the viewer; the board's first state before presence frames arrive."""
     try:
-        # Only watched orders have a presence room, so a board of many orders costs a read per watched one.
-        watched = {presence.order_id_of(room) for room in presence.store().rooms()}
-        names = {order_id: [w.username for w in presence.watchers(order_id)] for order_id in order_ids
-                 if order_id in watched}
+        names = delivery.presence().watchers(order_ids)
     except RedisError as exc:
         # The board still works without it; presence frames fill the column when the store is back.
         logger.warning("Presence store unavailable for the staff board: %s", exc)

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from integrations import tracking
 from orders import selectors, services
 from orders.selectors import Access
-from realtime import limits, metrics, positions, presence, push
+from realtime import frames, limits, metrics, positions, presence, push
 from realtime.auth import BEARER_SUBPROTOCOL, TRACKING_SUBPROTOCOL, TrackingGrant
 from realtime.streams import Live, StreamPositions
 
@@ -241,10 +241,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                 raise FrameError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
             await getattr(self, "frame_" + frame_type.replace(".", "_"))(content)
         except FrameError as error:
-            await self.send_json(push.error_frame(error.code, error.detail))
+            await self.send_json(frames.error_frame(error.code, error.detail))
 
     async def frame_ping(self, content: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong"})
+        await self.send_json(frames.PONG)
 
     async def send_text(self, text: str) -> None:
         if not self.closed:
@@ -276,7 +276,7 @@ class WatchingConsumer(BaseConsumer):
         if self.sees_all:
             # Unchanged watchers were not broadcast (another tab of ours was already there): send them here.
             for order_id, watchers in self.presence_connection.unannounced.items():
-                await self.send_text(json.dumps(push.presence_frame(order_id, watchers)))
+                await self.send_text(json.dumps(frames.presence_frame(order_id, watchers)))
 
     async def disconnect(self, code: int) -> None:
         connection, self.presence_connection = self.presence_connection, None
@@ -341,7 +341,7 @@ class EventStreamConsumer(WatchingConsumer):
                 if current < after_seq:
                     await self.reset(order_id, current)
             for event in events:
-                await self.send_text(json.dumps(push.status_frame(event)))
+                await self.send_text(json.dumps(frames.status_frame(event)))
                 self.stream.sent(order_id, event.seq)
             if len(events) < settings.REPLAY_LIMIT:
                 return
@@ -349,7 +349,7 @@ class EventStreamConsumer(WatchingConsumer):
     async def reset(self, order_id: int, seq: int) -> None:
         """The client is ahead of the log: tell it where the log is; frames continue from there."""
         self.stream.reset(order_id, seq)
-        await self.send_text(json.dumps(push.reset_frame(order_id, seq)))
+        await self.send_text(json.dumps(frames.reset_frame(order_id, seq)))
 
     async def catch_up(self, current: dict[int, int]) -> None:
         """The position check: replay what this connection has not sent of orders now at `current`, and reset
@@ -526,7 +526,7 @@ class ChatConsumer(WatchingConsumer):
         await self.join(push.chat_group(self.order_id))
         await self.watch(presence.order_room(self.order_id))
         for message in await database_sync_to_async(selectors.chat_history)(self.order_id):
-            await self.send_json(push.chat_frame(message))
+            await self.send_json(frames.chat_frame(message))
 
     def still_allowed(self) -> bool:
         return super().still_allowed() and selectors.order_access(self.user, self.order_id) is Access.ALLOWED

@@ -1,13 +1,16 @@
-"""Realtime's side of domain and account changes: when who may see what changes, the affected sockets re-check
-at once.
+"""Realtime's side of the orders and accounts boundary: it delivers what the orders domain tells (its signals),
+answers what orders asks (`LivePresence`, registered in RealtimeConfig.ready()), and has sockets re-check their
+access when who may see what changes.
 
-A socket's access is checked at connect and every WS_REAUTH_INTERVAL_SECONDS; these receivers make a demoted
-staff member's feed, and a reassigned order's previous customer's page and chat, close within moments instead.
+A socket's access is checked at connect and every WS_REAUTH_INTERVAL_SECONDS; the re-check receivers make a
+demoted staff member's feed, and a reassigned order's previous customer's page and chat, close within moments
+instead.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from functools import partial
 from typing import Any
 
@@ -19,10 +22,41 @@ from django.dispatch import receiver
 from redis.exceptions import RedisError
 
 from accounts.signals import logins_ended
-from orders.models import Order
-from realtime import push
+from orders.models import ChatMessage, Order, OrderEvent
+from orders.signals import chat_message_posted, event_ready, orders_stuck
+from realtime import presence, push
 
 logger = logging.getLogger(__name__)
+
+
+@receiver(event_ready, dispatch_uid="realtime.push_event")
+def push_event(sender: Any, event: OrderEvent, **kwargs: Any) -> None:
+    """A status event goes to its customer, its order's watchers and staff; an error fails the delivery."""
+    push.publish_event(event)
+
+
+@receiver(chat_message_posted, dispatch_uid="realtime.push_chat_message")
+def push_chat_message(sender: Any, message: ChatMessage, **kwargs: Any) -> None:
+    push.publish_chat_message(message)
+
+
+@receiver(orders_stuck, dispatch_uid="realtime.push_stuck_orders")
+def push_stuck_orders(sender: Any, orders: list[Order], **kwargs: Any) -> None:
+    push.publish_stuck_orders(orders)
+
+
+class LivePresence:
+    """orders.delivery.Presence, answered from realtime.presence (reads prune silent members and tell staff)."""
+
+    def reaches(self, *, user_id: int, order_id: int) -> bool:
+        return presence.is_reachable(user_id=user_id, order_id=order_id)
+
+    def watchers(self, order_ids: Collection[int]) -> dict[int, list[str]]:
+        if len(order_ids) > 1:
+            # Only watched orders have a room, so a board of many orders costs a read per watched one.
+            rooms = {presence.order_id_of(room) for room in presence.store().rooms()}
+            order_ids = [order_id for order_id in order_ids if order_id in rooms]
+        return {order_id: [watcher.username for watcher in presence.watchers(order_id)] for order_id in order_ids}
 
 
 def recheck_on_commit(groups: list[str]) -> None:

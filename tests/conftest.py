@@ -47,6 +47,15 @@ def _fresh_channel_layer_prefix(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _broker_assumed_up() -> None:
+    """A broker outage one test caused must not leave the next test's pushes to the outbox sweep
+    (orders.tasks.enqueue_push backs off for a while after a failed publish)."""
+    from orders import tasks
+
+    tasks._broker_down_until = 0.0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_presence_prefix(settings: Any) -> None:
     """Each test gets its own presence keys: order ids repeat across runs, Redis keys would otherwise linger."""
     import uuid

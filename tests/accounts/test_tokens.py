@@ -154,6 +154,25 @@ def test_logout_without_a_valid_token_is_401(alice: Any) -> None:
     assert post_json(client, "/api/auth/logout/", {}, **auth_header("nonsense")).status_code == 401
 
 
+def test_logging_out_again_with_tokens_already_logged_out_is_401(alice: Any) -> None:
+    client = Client()
+    pair = login(client, "alice")
+    assert post_json(client, "/api/auth/logout/", {"refresh": pair["refresh"]}).status_code == 204
+    # Nothing left to end: the docs' 401, not a second 204.
+    assert post_json(client, "/api/auth/logout/", {"refresh": pair["refresh"]}).status_code == 401
+    assert post_json(client, "/api/auth/logout/", {}, **auth_header(pair["access"])).status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(alice: Any, scheme: str) -> None:
+    client = Client()
+    pair = login(client, "alice")
+    header = {"Authorization": f"{scheme} {pair['access']}"}
+    assert client.get("/api/orders/", headers=header).status_code == 200
+    assert post_json(client, "/api/auth/logout/", {}, **header).status_code == 204
+    assert client.get("/api/orders/", headers=header).status_code == 401
+
+
 def test_access_token_is_refused_by_the_refresh_endpoint(alice: Any) -> None:
     pair = login(Client(), "alice")
     assert post_json(Client(), "/api/auth/refresh/", {"refresh": pair["access"]}).status_code == 401

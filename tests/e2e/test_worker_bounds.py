@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from orders.states import Status
-from realtime.push import LAYER_SEND_TIMEOUT_SECONDS
+from realtime.layer import LAYER_SEND_TIMEOUT_SECONDS
 from tests.e2e.holds import (
     DELIVERY_TIMEOUT,
     SilentSmtpServer,

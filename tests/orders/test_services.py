@@ -163,6 +163,8 @@ def test_broker_down_at_commit_keeps_the_change_and_leaves_event_in_outbox(
         raise OperationalError("connection refused")
 
     monkeypatch.setattr("orders.tasks.send_order_update.delay", broker_down)
+    # The failure starts this process's broker back-off; restored afterwards, so later tests' pushes are enqueued.
+    monkeypatch.setattr("orders.tasks._broker_down_until", 0.0)
     order = Order.objects.create(customer=alice)
     event = services.change_status(order=order, to="confirmed", actor=staff)
     assert Order.objects.get(pk=order.pk).status == "confirmed"

@@ -13,9 +13,8 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
-from orders import tasks
 from orders.models import Order
-from realtime import presence
+from realtime import presence, tasks
 from tests.realtime.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -196,6 +195,7 @@ async def test_the_periodic_prune_forgets_a_dead_servers_connections_and_tells_s
     for socket in (alice_ws, staff_stream):  # live sockets beat; the dead server's member does not
         await socket.ping()
     clock.advance(BEAT + 1)
+    assert tasks.prune_presence.name == "orders.tasks.prune_presence"  # as the beat schedule names it
     assert await sync_to_async(tasks.prune_presence)() == 1
     assert await next_presence(staff_stream) == ["alice"]
     await alice_ws.close()

@@ -1,0 +1,76 @@
+"""The orders side of live delivery: `deliver(event)` (push, mark published, e-mail an offline customer) and
+the presence reads (who is connected) that the live layer answers.
+
+orders imports nothing from realtime. It tells through signals (orders/signals.py) and asks through the
+`Presence` reader that realtime registers in RealtimeConfig.ready() (docs/architecture.md, "The delivery
+boundary").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol
+
+from orders import services
+from orders.models import OrderEvent
+from orders.signals import event_ready
+
+
+class Presence(Protocol):
+    """Who is connected right now. Reads raise RedisError or OSError while the presence store is unreachable."""
+
+    def reaches(self, *, user_id: int, order_id: int) -> bool:
+        """Whether the user has a live socket that shows this order's changes."""
+        ...
+
+    def watchers(self, order_ids: Collection[int]) -> dict[int, list[str]]:
+        """The usernames watching each of these orders now (one per user, however many tabs); unwatched orders
+        may be left out."""
+        ...
+
+
+class NobodyConnected:
+    """The reader until a live layer registers one: no sockets, so every offline rule applies."""
+
+    def reaches(self, *, user_id: int, order_id: int) -> bool:
+        return False
+
+    def watchers(self, order_ids: Collection[int]) -> dict[int, list[str]]:
+        return {}
+
+
+_presence: Presence = NobodyConnected()
+
+
+def register_presence(reader: Presence) -> None:
+    global _presence
+    _presence = reader
+
+
+def presence() -> Presence:
+    return _presence
+
+
+def deliver(event: OrderEvent) -> None:
+    """Push one event (its `order` loaded) to live sockets, record it published, then e-mail its customer if
+    they were not connected. A failed push raises before anything is recorded, so a retry or the outbox sweep
+    delivers it again. Safe to run twice: clients de-duplicate by (order_id, seq), the marks are conditional."""
+    event_ready.send(sender=OrderEvent, event=event)
+    services.mark_published(event.pk)
+    offer_email_fallback(event)
+
+
+def offer_email_fallback(event: OrderEvent) -> bool:
+    """After a push: if the customer has no live socket that shows this order, enqueue the change by e-mail.
+
+    Live means a /ws/notifications/ stream, or the order's own page or chat (`Presence.reaches`). Creation
+    (the first event) is not a change and sends nothing.
+    """
+    from orders.tasks import email_order_update  # orders.tasks imports this module
+
+    if not event.from_status or event.emailed_at is not None:
+        return False
+    if presence().reaches(user_id=event.order.customer_id, order_id=event.order_id):
+        return False
+    email_order_update.delay(event.pk)
+    return True

@@ -1,0 +1,134 @@
+"""The server → client frames (docs/protocol.md), each declared once as a typed shape with its builder.
+
+An OrderEvent's own fields come from `OrderEvent.to_dict()`, the shape the JSON API also serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+from orders.models import ChatMessage, EventDict, Order, OrderEvent
+
+if TYPE_CHECKING:  # presence sends frames through push, which imports this module
+    from realtime.presence import Watcher
+
+
+class StatusFrame(EventDict):
+    type: Literal["order.status"]
+    order_id: int
+    number: str
+    event_id: int
+
+
+class ResetFrame(TypedDict):
+    type: Literal["order.reset"]
+    order_id: int
+    seq: int
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    detail: str
+
+
+class PongFrame(TypedDict):
+    type: Literal["pong"]
+
+
+class ChatFrame(TypedDict):
+    type: Literal["chat.message"]
+    order_id: int
+    id: int
+    sender: str
+    text: str
+    at: str
+
+
+class WatcherEntry(TypedDict):
+    user: str
+    since: str
+
+
+class PresenceFrame(TypedDict):
+    type: Literal["presence"]
+    order_id: int
+    watchers: list[WatcherEntry]
+
+
+class StuckOrder(TypedDict):
+    order_id: int
+    number: str
+    status: str
+    since: str | None
+
+
+class StuckFrame(TypedDict):
+    type: Literal["order.stuck"]
+    orders: list[StuckOrder]
+
+
+PONG: PongFrame = {"type": "pong"}
+
+
+def status_frame(event: OrderEvent) -> StatusFrame:
+    """The `order.status` frame for an OrderEvent (its `order` loaded)."""
+    return {
+        "type": "order.status",
+        "order_id": event.order_id,
+        "number": event.order.number,
+        **event.to_dict(),
+        "event_id": event.pk,
+    }
+
+
+def reset_frame(order_id: int, seq: int) -> ResetFrame:
+    """`order.reset`: the client is ahead of the order's log (a restored database, a client bug); it sets its
+    last seq to `seq`, the log's end, and reloads the order. Later events follow as usual."""
+    return {"type": "order.reset", "order_id": order_id, "seq": seq}
+
+
+def error_frame(code: str, detail: str) -> ErrorFrame:
+    return {"type": "error", "code": code, "detail": detail}
+
+
+def chat_frame(message: ChatMessage) -> ChatFrame:
+    """The `chat.message` frame for a ChatMessage (its `sender` loaded)."""
+    return {
+        "type": "chat.message",
+        "order_id": message.order_id,
+        "id": message.pk,
+        "sender": message.sender.get_username(),
+        "text": message.text,
+        "at": message.created_at.isoformat(),
+    }
+
+
+def presence_frame(order_id: int, watchers: Iterable[Watcher]) -> PresenceFrame:
+    """The staff-only `presence` frame: who watches the order now, one entry per user however many tabs."""
+    return {
+        "type": "presence",
+        "order_id": order_id,
+        "watchers": [
+            {"user": watcher.username, "since": datetime.fromtimestamp(watcher.since, tz=UTC).isoformat()}
+            for watcher in watchers
+        ],
+    }
+
+
+def stuck_frame(orders: Iterable[Order]) -> StuckFrame:
+    """`order.stuck`, for staff: orders unchanged in one status for over STUCK_ORDER_AFTER_MINUTES."""
+    return {
+        "type": "order.stuck",
+        "orders": [
+            {
+                "order_id": order.pk,
+                "number": order.number,
+                "status": order.status,
+                "since": order.status_changed_at.isoformat() if order.status_changed_at else None,
+            }
+            for order in orders
+        ],
+    }
