@@ -171,6 +171,10 @@ def board_orders(limit: int = 200) -> list[Order]:
     return list(orders[:limit])
 
 
+def order_count() -> int:
+    return Order.objects.count()
+
+
 def awaiting_reply_counts(order_ids: list[int]) -> dict[int, int]:
     """Per order, the customer's chat messages since anyone else (staff) last wrote: the board's "unread"."""
     last_reply = (

@@ -108,6 +108,8 @@ def staff_board(request: HttpRequest) -> HttpResponse:
     rows = [(order, unread.get(order.pk, 0), watchers.get(order.pk, [])) for order in orders]
     context = {
         "rows": rows,
+        # No silent cap: past the window the board says how many orders there are and where the rest are.
+        "total": selectors.order_count() if edge else len(orders),
         "page_data": {
             "labels": status_labels(),
             "user": request.user.get_username(),

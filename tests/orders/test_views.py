@@ -115,3 +115,17 @@ def test_error_pages_and_logout_are_the_sites_own(alice: Any, bob_order: Order) 
     assert logged_out.status_code == 200
     assert b"You are logged out" in logged_out.content and b"Django administration" not in logged_out.content
     assert client.get("/orders/").status_code == 302
+
+
+def test_a_full_board_says_how_many_orders_there_are_and_where_the_rest_are(staff: Any, alice: Any,
+                                                                            monkeypatch: Any) -> None:
+    from orders import views
+
+    client = client_for(staff)
+    for _ in range(3):
+        make_order(alice)
+    assert b'id="board-window"' not in client.get("/staff/").content  # everything fits: nothing to say
+    monkeypatch.setattr(views, "BOARD_ROWS", 2)
+    page = client.get("/staff/").content.decode()
+    assert "Showing the 2 most recently changed of 3 orders" in page
+    assert 'href="/admin/orders/order/"' in page
