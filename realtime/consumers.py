@@ -28,6 +28,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from accounts import tokens
 from integrations import tracking
 from orders import selectors, services
 from orders.selectors import Access
@@ -46,6 +47,7 @@ CLOSE_TOO_LARGE = 4009
 NOT_AUTHENTICATED = "not authenticated"
 TOKEN_EXPIRED = "token expired"
 CREDENTIALS_REVOKED = "credentials revoked"
+TOKEN_REFUSED = "token refused"
 FORBIDDEN = "not allowed to see this order"
 ACCESS_CHANGED = "access changed"
 NOT_FOUND = "no such order"
@@ -77,7 +79,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     message's type to a method); any other type gets an `unknown_type` error frame.
     """
 
-    client_frames: ClassVar[frozenset[str]] = frozenset({"ping"})
+    client_frames: ClassVar[frozenset[str]] = frozenset({"ping", "auth"})
     user: Any
     # channels' WebsocketConsumer gives each instance a list (its class default is None).
     groups: list[str]  # type: ignore[assignment]
@@ -245,6 +247,29 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def frame_ping(self, content: dict[str, Any]) -> None:
         await self.send_json(frames.PONG)
+
+    async def frame_auth(self, content: dict[str, Any]) -> None:
+        """In-band refresh: a socket opened with an access token takes a fresh one of the same user and is then
+        not closed at the old one's expiry (no reconnect every 15 minutes); a bad token closes it with 4001."""
+        claims = self.scope.get("token_claims")
+        if claims is None:
+            raise FrameError("auth_not_accepted", "Only a socket opened with an access token takes a new one.")
+        token = content.get("token")
+        try:
+            if not isinstance(token, str):
+                raise tokens.InvalidToken("no token")
+            user, fresh = await database_sync_to_async(tokens.user_for_token)(token)
+            if user.pk != self.user.pk:
+                raise tokens.InvalidToken("another user's token")
+        except tokens.InvalidToken:
+            await self.refuse(CLOSE_UNAUTHENTICATED, TOKEN_REFUSED)
+            return
+        # Later re-checks follow the new token's login (its family), and the expiry watch its exp.
+        self.scope["token_claims"] = fresh
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        self._watch_task = asyncio.ensure_future(self._watch_credentials(fresh["exp"]))
+        await self.send_json(frames.auth_ok_frame(fresh["exp"]))
 
     async def send_text(self, text: str) -> None:
         if not self.closed:
@@ -463,6 +488,8 @@ class TrackingConsumer(EventStreamConsumer):
     guest is not a watcher staff can answer), no client frames but ping. At connect a token for another order is
     closed with 4003, a tampered, rotated or expired one with 4001; a link rotated or expired while open with 4003
     `access changed`."""
+
+    client_frames = frozenset({"ping"})  # a guest's token is not refreshed in band
 
     async def connect(self) -> None:
         self.user = AnonymousUser()

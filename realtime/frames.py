@@ -38,6 +38,11 @@ class PongFrame(TypedDict):
     type: Literal["pong"]
 
 
+class AuthOkFrame(TypedDict):
+    type: Literal["auth.ok"]
+    exp: int
+
+
 class ChatFrame(TypedDict):
     type: Literal["chat.message"]
     order_id: int
@@ -92,6 +97,11 @@ def reset_frame(order_id: int, seq: int) -> ResetFrame:
 
 def error_frame(code: str, detail: str) -> ErrorFrame:
     return {"type": "error", "code": code, "detail": detail}
+
+
+def auth_ok_frame(exp: int) -> AuthOkFrame:
+    """The answer to an in-band `auth`: the socket now lives until `exp` (the new access token's, epoch seconds)."""
+    return {"type": "auth.ok", "exp": exp}
 
 
 def chat_frame(message: ChatMessage) -> ChatFrame:

@@ -157,6 +157,15 @@ def sent(*sockets: Socket) -> set[str]:
     return set().union(*(socket.comm.sent for socket in sockets))
 
 
+async def refresh_in_band(socket: Socket, user: Any) -> None:
+    """The in-band token refresh: auth with a fresh access token of the same user, answered auth.ok."""
+    from accounts import tokens
+
+    token = await database_sync_to_async(tokens.issue_access_token)(user)
+    await socket.send({"type": "auth", "token": token})
+    assert (await socket.next("auth.ok"))["exp"] > 0
+
+
 async def change(order: Order, to: str, actor: Any) -> None:
     await database_sync_to_async(services.change_status)(order=order, to=to, actor=actor)
 
@@ -215,6 +224,7 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     await database_sync_to_async(push.publish_stuck_orders)([alice_order])
     assert (await board.next("order.stuck"))["orders"][0]["order_id"] == alice_order.pk
 
+    await refresh_in_band(customer, alice)
     await drain(customer, board, chat)
     assert received(customer, board) == set(frame_types("notifications", "send"))
     assert sent(customer, board) == set(frame_types("notifications", "receive"))
@@ -240,6 +250,7 @@ async def test_order_socket_frames_both_ways_match_the_document(
     await replaying.comm.send_invalid({"type": "subscribe", "order_id": alice_order.pk})
     assert (await replaying.next("error"))["code"] == "unknown_type"
 
+    await refresh_in_band(replaying, alice)
     await drain(replaying, ahead, watching_staff)
     assert received(replaying, ahead, watching_staff) == set(frame_types("order", "send"))
     assert sent(replaying, ahead, watching_staff) == set(frame_types("order", "receive"))
@@ -271,6 +282,7 @@ async def test_chat_socket_frames_both_ways_match_the_document(alice: Any, staff
     await customer.comm.send_invalid({"type": "subscribe", "order_id": alice_order.pk})
     assert (await customer.next("error"))["code"] == "unknown_type"
 
+    await refresh_in_band(customer, alice)
     await drain(customer, replying)
     assert received(customer, replying) == set(frame_types("chat", "send"))
     assert sent(customer, replying) == set(frame_types("chat", "receive"))
