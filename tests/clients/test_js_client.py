@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connections
+from django.test import Client
 
 from accounts import tokens
 from orders import services
@@ -53,6 +55,13 @@ class Platform:
 
     def token(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"token": tokens.issue_access_token(self.users[body["user"]])}
+
+    def session(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A logged-in browser's cookie, and the Origin of a page of the server (WS_ALLOWED_ORIGINS)."""
+        browser = Client()
+        browser.force_login(self.users[body["user"]])
+        return {"cookie": f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}",
+                "origin": self.server.http}
 
     def change(self, body: dict[str, Any]) -> dict[str, Any]:
         event = services.change_status(order=Order.objects.get(pk=body["order_id"]), to=body["to"], actor=self.staff)

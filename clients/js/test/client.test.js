@@ -74,6 +74,24 @@ test("live frames arrive once and in seq order on the order socket and the notif
   assert.equal(order.stream.position(customer.order_id), 4);
 });
 
+test("a browser's session cookie authenticates without a subprotocol", async () => {
+  const customer = await control("customer");
+  const { cookie, origin } = await control("session", { user: customer.user });
+  const offered = [];
+  // What a browser does: the cookie and the page's Origin go with the handshake; the client offers no protocol.
+  class Browser extends WebSocket {
+    constructor(url, protocols) {
+      offered.push(protocols);
+      super(url, protocols, { headers: { Cookie: cookie, Origin: origin } });
+    }
+  }
+  const { seen } = watch({ url: orderUrl(customer.order_id), WebSocket: Browser, positions: { [customer.order_id]: 1 } });
+  await control("change", { order_id: customer.order_id, to: "confirmed" });
+  await until(() => applied(seen, customer.order_id).length, "the change");
+  assert.deepEqual(applied(seen, customer.order_id), [2]);
+  assert.deepEqual(offered, [[]]);
+});
+
 test("an order socket never seen before starts from the order's whole history", async () => {
   const customer = await control("customer");
   await control("change", { order_id: customer.order_id, to: "confirmed" });
