@@ -129,13 +129,15 @@ def test_the_js_client_under_nodes_test_runner(control: tuple[Platform, str]) ->
     assert node, "Node.js is needed: run `make test` (scripts/ensure-test-deps)."
     assert (CLIENT / "node_modules" / "ws").is_dir(), "run `make test` (scripts/ensure-test-deps runs npm ci)"
     result = subprocess.run(
-        [node, "--test", "--test-reporter=spec", str(CLIENT / "test" / "client.test.js")],
+        [node, "--test", "--test-reporter=spec", str(CLIENT / "test" / "client.test.js"),
+         str(CLIENT / "test" / "resume.test.js")],
         env={"PATH": str(Path(node).parent), "CONTROL_URL": control_url, "WS_URL": platform.server.ws},
         capture_output=True, text=True, timeout=NODE_TIMEOUT, cwd=CLIENT,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "ℹ fail 0" in output and "ℹ pass 0" not in output, output
+    assert "ℹ skipped 0" in output and "ℹ todo 0" in output and "ℹ cancelled 0" in output, output
 
 
 def test_the_type_declarations_compile() -> None:

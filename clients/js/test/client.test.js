@@ -224,6 +224,18 @@ test("no pong within the deadline: the socket is abandoned and the stream resume
   assert.ok(stream.connections >= 2);
 });
 
+test("the chat socket: a message sent comes back as a chat event", async () => {
+  const customer = await control("customer");
+  const chats = [];
+  const { stream, seen } = watch({ url: `${WS_URL}/ws/orders/${customer.order_id}/chat/`,
+                                   auth: { bearer: customer.token } });
+  stream.on("chat", (frame) => chats.push(frame));
+  await until(() => seen.pongs, "the chat socket to answer a ping");
+  assert.equal(stream.send({ type: "message", text: "  Where is it?  " }), true);
+  await until(() => chats.length, "the message back");
+  assert.deepEqual(chats.map(({ sender, text }) => [sender, text]), [[customer.user, "Where is it?"]]);
+});
+
 test("in-band token refresh is refused as an option: the server does not implement it yet", () => {
   assert.throws(() => new OrderStream({ url: orderUrl(1), WebSocket, inBandRefresh: true }), /not supported/);
 });
