@@ -14,6 +14,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connections
-from django.test import Client
+from django.test import Client, override_settings
 
 from accounts import tokens
 from orders import services
@@ -54,7 +55,12 @@ class Platform:
         return {"order_id": order.pk, "seq": order.seq}
 
     def token(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"token": tokens.issue_access_token(self.users[body["user"]])}
+        """An access token, living `lifetime` seconds when asked (the socket closes 4001 `token expired` then)."""
+        lifetime = settings.JWT_ACCESS_LIFETIME
+        if "lifetime" in body:
+            lifetime = timedelta(seconds=body["lifetime"])
+        with override_settings(JWT_ACCESS_LIFETIME=lifetime):
+            return {"token": tokens.issue_access_token(self.users[body["user"]])}
 
     def session(self, body: dict[str, Any]) -> dict[str, Any]:
         """A logged-in browser's cookie, and the Origin of a page of the server (WS_ALLOWED_ORIGINS)."""

@@ -184,6 +184,23 @@ test("4001: getToken's fresh token reconnects; without one the stream stops", as
   assert.equal(refused.seen.stops[0].code, 4001);
 });
 
+test("a token that expires on an open socket: 4001 token expired, getToken, and nothing lost", async () => {
+  const customer = await control("customer");
+  const id = customer.order_id;
+  const { token } = await control("token", { user: customer.user, lifetime: 2 });
+  const getToken = async () => (await control("token", { user: customer.user })).token;
+  const { stream, seen } = watch({ url: orderUrl(id), auth: { bearer: token }, getToken, positions: { [id]: 1 } });
+  await control("change", { order_id: id, to: "confirmed" });
+  await until(() => seen.closes.length, "the expiry", 10_000);
+  assert.deepEqual(seen.closes.map(({ code, reason, retry }) => [code, reason, retry]),
+                   [[4001, "token expired", true]]);
+  await control("change", { order_id: id, to: "preparing" }); // while it reconnects, or after
+  await until(() => applied(seen, id).length >= 2, "both changes");
+  await sleep(300);
+  assert.deepEqual(applied(seen, id), [2, 3]);
+  assert.equal(stream.connections, 2);
+});
+
 test("a refused socket (it opens, then closes at once) backs off more each time; a pong resets it", async () => {
   const { ws } = await control("other-server", { env: { WS_MAX_CONNECTIONS_PER_USER: "1" } });
   const customer = await control("customer");
