@@ -8,6 +8,7 @@ a server killed and restarted on its port, frozen and thawed, or a second server
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
@@ -27,6 +29,7 @@ from django.test import Client, override_settings
 from accounts import tokens
 from orders import services
 from orders.models import Order
+from realtime.views import DOCUMENT_PATH
 from tests.e2e.processes import Server
 from tests.helpers import make_order, make_user
 
@@ -153,3 +156,23 @@ def test_the_type_declarations_compile() -> None:
     result = subprocess.run([node, str(tsc), "--noEmit", "-p", str(CLIENT)], capture_output=True, text=True,
                             timeout=120, cwd=CLIENT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_declared_frames_are_the_asyncapi_documents() -> None:
+    """Every message of realtime/asyncapi.yaml is a type in src/index.d.ts with each of its required fields, and
+    the status and error-code unions are the document's enums."""
+    declarations = (CLIENT / "src" / "index.d.ts").read_text()
+    document = yaml.safe_load(DOCUMENT_PATH.read_text())
+    for message in document["components"]["messages"].values():
+        payload = message["payload"]
+        # The declaration of this frame: the braces around its `type: "<name>"` line.
+        found = re.search(r'\{[^{}]*type: "' + re.escape(message["name"]) + r'";[^{}]*(\{[^{}]*\}[^{}]*)*\}',
+                          declarations)
+        assert found, f"no declared frame for {message['name']}"
+        for field in payload["required"]:
+            assert re.search(rf"\b{field}\??:", found.group(0)), f"{message['name']} lacks {field}"
+    schemas = document["components"]["schemas"]
+    for alias, schema in (("Status", "status"), ("ErrorCode", "errorCode")):
+        union = re.search(rf"export type {alias} =([^;]*);", declarations)
+        assert union
+        assert re.findall(r'"([a-z_]+)"', union.group(1)) == schemas[schema]["enum"]

@@ -61,10 +61,24 @@ export interface PongFrame {
 export type ServerFrame =
   | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | ErrorFrame | PongFrame;
 
-export type ClientFrame =
-  | { type: "ping" }
-  | { type: "subscribe"; order_id: number; after_seq: number }
-  | { type: "message"; text: string };
+export interface PingFrame {
+  type: "ping";
+}
+
+/** /ws/notifications/ only: replay the order's events after after_seq. */
+export interface SubscribeFrame {
+  type: "subscribe";
+  order_id: number;
+  after_seq: number;
+}
+
+/** The chat socket only: at most 2,000 characters, not blank. */
+export interface MessageFrame {
+  type: "message";
+  text: string;
+}
+
+export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame;
 
 /** How the socket authenticates: `Sec-WebSocket-Protocol: bearer, <jwt>`, `tracking, <token>`, or the browser's
  * session cookie (no subprotocol; needs an allowed Origin, so browsers only). */
