@@ -4,7 +4,8 @@ export type Status =
   | "pending" | "confirmed" | "preparing" | "shipped" | "out_for_delivery" | "delivered" | "cancelled";
 
 export type ErrorCode =
-  | "bad_json" | "bad_frame" | "unknown_type" | "forbidden" | "not_found" | "empty_message" | "message_too_long";
+  | "bad_json" | "bad_frame" | "unknown_type" | "forbidden" | "not_found" | "empty_message" | "message_too_long"
+  | "auth_not_accepted";
 
 /** One event of the order's log, live or replayed (`orderStatus`). */
 export interface OrderStatusFrame {
@@ -58,8 +59,15 @@ export interface PongFrame {
   type: "pong";
 }
 
+/** The answer to an in-band `auth`: the socket now lives until `exp` (epoch seconds). */
+export interface AuthOkFrame {
+  type: "auth.ok";
+  exp: number;
+}
+
 export type ServerFrame =
-  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | ErrorFrame | PongFrame;
+  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | ErrorFrame | PongFrame
+  | AuthOkFrame;
 
 export interface PingFrame {
   type: "ping";
@@ -78,7 +86,13 @@ export interface MessageFrame {
   text: string;
 }
 
-export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame;
+/** In-band refresh on a socket opened with an access token: a fresh access token of the same user. */
+export interface AuthFrame {
+  type: "auth";
+  token: string;
+}
+
+export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame | AuthFrame;
 
 /** How the socket authenticates: `Sec-WebSocket-Protocol: bearer, <jwt>`, `tracking, <token>`, or the browser's
  * session cookie (no subprotocol; needs an allowed Origin, so browsers only). */
@@ -132,6 +146,7 @@ export interface EventMap {
   presence: PresenceFrame;
   stuck: OrderStuckFrame;
   error: ErrorFrame;
+  auth: AuthOkFrame;
   open: OpenDetail;
   close: CloseDetail;
   reconnect: ReconnectDetail;
@@ -161,8 +176,11 @@ export interface OrderStreamOptions {
   backoffMax?: number;
   /** [0, 1) source of jitter (default Math.random) */
   random?: () => number;
-  /** In-band token refresh ({"type":"auth"} → auth.ok) is not implemented by the server yet: must stay off. */
-  inBandRefresh?: false;
+  /** In-band token refresh: `refreshBefore` ms before the bearer token expires, send getToken's fresh one as
+   * {"type":"auth"}; the socket then stays open past the old token's expiry. Needs a bearer token and getToken. */
+  inBandRefresh?: boolean;
+  /** ms before the token's `exp` to refresh it in band (default 60000) */
+  refreshBefore?: number;
   onFrame?: (frame: ServerFrame) => void;
   onStatus?: (frame: OrderStatusFrame) => void;
   onReset?: (frame: OrderResetFrame) => void;
@@ -178,6 +196,8 @@ export declare const DEFAULTS: Readonly<{
   backoffBase: number;
   backoffMax: number;
 }>;
+
+export declare function tokenExpiry(token: string): number | undefined;
 
 export declare function socketKind(url: string): "order" | "notifications" | "chat";
 

@@ -24,6 +24,17 @@ export const DEFAULTS = Object.freeze({
   backoffMax: 30_000,
 });
 
+/** A JWT's `exp` (epoch seconds), read without verifying it (the server does); undefined if it has none. */
+export function tokenExpiry(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(part.padEnd(Math.ceil(part.length / 4) * 4, "="))).exp;
+    return typeof exp === "number" ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The socket's kind from its path: "order", "notifications" or "chat". */
 export function socketKind(url) {
   const path = new URL(url).pathname;
@@ -50,10 +61,14 @@ export class OrderStream {
     if (typeof Socket !== "function") {
       throw new TypeError("no WebSocket: pass the `WebSocket` option (in Node 20: `import WebSocket from \"ws\"`)");
     }
-    if (options.inBandRefresh) {
-      // The server does not take {"type": "auth"} frames yet (docs/protocol.md): a 4001 close and getToken it is.
-      throw new TypeError("inBandRefresh is not supported by the server yet");
+    if (options.inBandRefresh && (typeof getToken !== "function" || !auth.bearer)) {
+      throw new TypeError("inBandRefresh needs a bearer token and getToken");
     }
+    // In-band refresh: `refreshBefore` ms before the access token expires, send {"type": "auth"} with getToken's
+    // fresh one, so the socket stays open instead of closing with 4001 and reconnecting every token lifetime.
+    this.inBandRefresh = Boolean(options.inBandRefresh);
+    this.refreshBefore = options.refreshBefore ?? 60_000;
+    this.pendingToken = null;
     this.url = url;
     this.kind = socketKind(url);
     this.auth = { ...auth };
@@ -168,6 +183,7 @@ export class OrderStream {
       }
       ping(); // at once: the first pong is what proves the server took us (a refused socket opens, then closes)
       this.every(this.timing.pingInterval, ping, socket);
+      if (this.inBandRefresh) this.scheduleRefresh(socket, tokenExpiry(this.auth.bearer));
     });
 
     socket.addEventListener("message", (event) => {
@@ -219,6 +235,29 @@ export class OrderStream {
     else if (frame.type === "presence") this.emit("presence", frame);
     else if (frame.type === "order.stuck") this.emit("stuck", frame);
     else if (frame.type === "error") this.emit("error", frame);
+    else if (frame.type === "auth.ok") this.authOk(frame);
+  }
+
+  /** Ask getToken for a fresh token `refreshBefore` ms before `exp`, and send it in band. */
+  scheduleRefresh(socket, exp) {
+    if (exp === undefined) return;
+    this.later(Math.max(0, exp * 1000 - Date.now() - this.refreshBefore), async () => {
+      const current = () => this.socket === socket && this.state === "open";
+      if (!current()) return;
+      const token = await this.freshToken();
+      // No token: the socket closes 4001 `token expired` at expiry, and the 4001 path asks getToken again.
+      if (!token || !current()) return;
+      this.pendingToken = token;
+      socket.send(JSON.stringify({ type: "auth", token }));
+    });
+  }
+
+  authOk(frame) {
+    // The server took the token: reconnects use it too, and the next refresh is due before its expiry.
+    if (this.pendingToken) this.auth.bearer = this.pendingToken;
+    this.pendingToken = null;
+    this.emit("auth", frame);
+    this.scheduleRefresh(this.socket, frame.exp);
   }
 
   status(frame) {

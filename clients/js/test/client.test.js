@@ -201,6 +201,25 @@ test("a token that expires on an open socket: 4001 token expired, getToken, and 
   assert.equal(stream.connections, 2);
 });
 
+test("in-band refresh: the socket outlives its first token's expiry without reconnecting", async () => {
+  const customer = await control("customer");
+  const id = customer.order_id;
+  const { token } = await control("token", { user: customer.user, lifetime: 3 });
+  const getToken = async () => (await control("token", { user: customer.user })).token;
+  const { stream, seen } = watch({ url: orderUrl(id), auth: { bearer: token }, getToken, positions: { [id]: 1 },
+                                   inBandRefresh: true, refreshBefore: 2000 });
+  const refreshed = [];
+  stream.on("auth", (frame) => refreshed.push(frame.exp));
+  await until(() => refreshed.length, "auth.ok", 10_000);
+  assert.ok(refreshed[0] > Date.now() / 1000 + 60, "the new token's expiry");
+  await sleep(2500); // past the first token's expiry
+  await control("change", { order_id: id, to: "confirmed" });
+  await until(() => applied(seen, id).length, "the change");
+  assert.deepEqual(applied(seen, id), [2]);
+  assert.deepEqual(seen.closes, []);
+  assert.equal(stream.connections, 1);
+});
+
 test("a refused socket (it opens, then closes at once) backs off more each time; a pong resets it", async () => {
   const { ws } = await control("other-server", { env: { WS_MAX_CONNECTIONS_PER_USER: "1" } });
   const customer = await control("customer");
@@ -253,6 +272,6 @@ test("the chat socket: a message sent comes back as a chat event", async () => {
   assert.deepEqual(chats.map(({ sender, text }) => [sender, text]), [[customer.user, "Where is it?"]]);
 });
 
-test("in-band token refresh is refused as an option: the server does not implement it yet", () => {
-  assert.throws(() => new OrderStream({ url: orderUrl(1), WebSocket, inBandRefresh: true }), /not supported/);
+test("in-band refresh needs a bearer token and getToken", () => {
+  assert.throws(() => new OrderStream({ url: orderUrl(1), WebSocket, inBandRefresh: true }), /needs a bearer/);
 });

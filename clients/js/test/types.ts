@@ -21,5 +21,5 @@ stream.follow(8, 0);
 const sent: boolean = stream.send({ type: "subscribe", order_id: 8, after_seq: 0 });
 void sent;
 stream.start().stop();
-// @ts-expect-error in-band refresh is not implemented by the server and cannot be switched on
-new OrderStream({ url: "wss://x/ws/orders/1/", inBandRefresh: true });
+new OrderStream({ url: "wss://x/ws/orders/1/", auth: { bearer: "t" }, getToken: async () => "u", inBandRefresh: true,
+                  refreshBefore: 30_000 });
