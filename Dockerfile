@@ -34,4 +34,4 @@ USER app
 EXPOSE 8000
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 # web_command() of worker/processes.py (tests/deploy/test_compose.py compares them).
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--ws", "websockets-sansio", "--ws-max-size", "16384", "--proxy-headers", "--no-access-log", "--timeout-graceful-shutdown", "20"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--ws", "websockets-sansio", "--ws-max-size", "16384", "--ws-per-message-deflate", "false", "--proxy-headers", "--no-access-log", "--timeout-graceful-shutdown", "20"]
