@@ -200,6 +200,8 @@ MIDDLEWARE = [
     "config.headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the visitor's choice (set_language's cookie), else Accept-Language, else LANGUAGE_CODE.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -220,6 +222,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -277,7 +280,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.passwords.EndTokenLoginsOnPasswordChange"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The site's default language, also the language of status e-mails (no per-customer preference is stored).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+# The catalogues (locale/<lang>/LC_MESSAGES/django.po and its compiled .mo, both committed: docs/pages.md).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -501,6 +508,8 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@localhost")
 # Where links in e-mails point (e.g. https://shop.example.com); without it e-mails carry no link.
 SITE_URL = env_str("SITE_URL").rstrip("/")
+# Where customers write for help: the order page's help line and the status e-mails show it.
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@localhost")
 
 # --- Integrations: webhooks out and guest tracking links (docs/integration.md) ---------------------------
 # Webhook URLs must be https and resolve to public addresses; true allows http and private/loopback targets

@@ -20,6 +20,8 @@ urlpatterns = [
     # A guest tracking link (integrations/tracking.py).
     path("t/<str:token>", tracking_page, name="tracking-page"),
     path("healthz", healthz, name="healthz"),
+    # The language switch (Django's set_language: POST language, remembered in a cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", views.home, name="home"),
     path("orders/", views.my_orders, name="my-orders"),
     path("orders/<int:order_id>/", views.order_page, name="order-page"),

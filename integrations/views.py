@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from integrations import tracking
 from orders import selectors
-from orders.views import PROGRESS, socket_timing, status_labels
+from orders.views import order_page_data, progress_steps
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +32,8 @@ def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
         "order": order,
         "items": list(order.items.all()),
         "events": selectors.events_after(order.pk, 0),
-        "progress": [(status.value, status.label) for status in PROGRESS],
-        "page_data": {
-            "orderId": order.pk,
-            "seq": order.seq,
-            "status": order.status,
-            "labels": status_labels(),
-            "progress": [status.value for status in PROGRESS],
-            "user": "",
-            "isStaff": False,
-            "tracking": token,
-            "socket": socket_timing(),
-        },
+        "progress": progress_steps(),
+        "support_email": settings.SUPPORT_EMAIL,
+        "page_data": order_page_data(order, user="", is_staff=False, tracking=token),
     }
     return render(request, "orders/order_page.html", context)

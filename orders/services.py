@@ -12,10 +12,11 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import ApiKey
 from orders.models import STATUS_STAMP, ChatMessage, Order, OrderEvent, OrderItem
@@ -180,19 +181,26 @@ def email_status_change(*, event_id: int) -> bool:
         return False
     if not OrderEvent.objects.filter(pk=event_id, emailed_at=None).update(emailed_at=timezone.now()):
         return False
-    status, previous = Status(event.to_status).label, Status(event.from_status).label
-    lines = [
-        f"Hello {customer.get_short_name() or customer.get_username()},",
-        "",
-        f"Your order {event.order.number} is now {status.lower()} (it was {previous.lower()}).",
-    ]
-    # The guest link works without logging in (integrations/tracking.py); the order page needs the account.
-    lines += ["", f"Track it live: {tracking_url(event.order)}"]
-    if settings.SITE_URL:
-        page = settings.SITE_URL + reverse("order-page", args=[event.order_id])
-        lines += ["", f"Or log in to follow it and chat with us: {page}"]
+    # In the site's language (LANGUAGE_CODE): no per-customer language is stored (docs/pages.md).
+    with translation.override(settings.LANGUAGE_CODE):
+        context: dict[str, object] = {
+            "language": settings.LANGUAGE_CODE,
+            "name": customer.get_short_name() or customer.get_username(),
+            "order": event.order,
+            "status": str(Status(event.to_status).label),
+            "previous": str(Status(event.from_status).label),
+            # The guest link works without logging in (integrations/tracking.py); the order page needs the account.
+            "tracking_url": tracking_url(event.order),
+            "page_url": settings.SITE_URL + reverse("order-page", args=[event.order_id]) if settings.SITE_URL else "",
+            "support_email": settings.SUPPORT_EMAIL,
+        }
+        subject = render_to_string("emails/status_change_subject.txt", context).strip()
+        context["subject"] = subject
+        message = EmailMultiAlternatives(subject, render_to_string("emails/status_change.txt", context),
+                                         to=[customer.email])
+        message.attach_alternative(render_to_string("emails/status_change.html", context), "text/html")
     try:
-        send_mail(f"Order {event.order.number}: {status}", "\n".join(lines) + "\n", None, [customer.email])
+        message.send()
     except Exception:
         # Not sent: give the claim back so the task's retry can send it. The error propagates to the retry.
         OrderEvent.objects.filter(pk=event_id).update(emailed_at=None)

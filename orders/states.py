@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 
 class Status(models.TextChoices):
-    PENDING = "pending", "Pending"
-    CONFIRMED = "confirmed", "Confirmed"
-    PREPARING = "preparing", "Preparing"
-    SHIPPED = "shipped", "Shipped"
-    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-    DELIVERED = "delivered", "Delivered"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    CONFIRMED = "confirmed", _("Confirmed")
+    PREPARING = "preparing", _("Preparing")
+    SHIPPED = "shipped", _("Shipped")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    DELIVERED = "delivered", _("Delivered")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -37,8 +39,10 @@ class IllegalTransition(Exception):
 
 
 def label(status: str) -> str:
+    """The status's English name: the reasons below are the API's (and the admin's) words, in one language."""
     try:
-        return Status(status).label
+        with translation.override("en"):
+            return str(Status(status).label)
     except ValueError:
         return status
 

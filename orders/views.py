@@ -11,9 +11,11 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from redis.exceptions import RedisError
 
 from orders import delivery, selectors
+from orders.models import Order
 from orders.states import Status
 
 logger = logging.getLogger(__name__)
@@ -28,7 +30,53 @@ BOARD_ROWS = 200
 
 
 def status_labels() -> dict[str, str]:
-    return {status.value: status.label for status in Status}
+    """Each status's name in the request's language, for the pages' JavaScript."""
+    return {status.value: str(status.label) for status in Status}
+
+
+def progress_steps() -> list[tuple[str, str]]:
+    return [(status.value, str(status.label)) for status in PROGRESS]
+
+
+def page_text() -> dict[str, str]:
+    """The words the pages' JavaScript shows, in the request's language (static/js/indicator.js, order-page.js).
+    `{ago}` is filled in by the browser ("12 s ago", Intl.RelativeTimeFormat in the page's language)."""
+    return {
+        "connecting": gettext("Connecting…"),
+        "live": gettext("Live"),
+        "reconnecting": gettext("Reconnecting…"),
+        "offline": gettext("Offline"),
+        "noNetwork": gettext("No network"),
+        "linkInvalid": gettext("This link is no longer valid"),
+        "logInAgain": gettext("Please log in again"),
+        "notAvailable": gettext("Not available"),
+        "stepDone": gettext("(done)"),
+        "stepCurrent": gettext("(current)"),
+        "stepToCome": gettext("(to come)"),
+        "nobodyElse": gettext("Nobody else."),
+        "you": gettext("You"),
+        "notSent": gettext("Not connected; your message was not sent. Try again in a moment."),
+        "fresh": gettext("Up to date · checked {ago}"),
+        "stale": gettext("Not live · last checked {ago}"),
+    }
+
+
+def order_page_data(order: Order, *, user: str, is_staff: bool, tracking: str | None = None) -> dict[str, object]:
+    """The order page's data for its JavaScript, for the customer's page and a guest tracking link alike."""
+    data: dict[str, object] = {
+        "orderId": order.pk,
+        "seq": order.seq,
+        "status": order.status,
+        "labels": status_labels(),
+        "text": page_text(),
+        "progress": [status.value for status in PROGRESS],
+        "user": user,
+        "isStaff": is_staff,
+        "socket": socket_timing(),
+    }
+    if tracking is not None:
+        data["tracking"] = tracking
+    return data
 
 
 def socket_timing() -> dict[str, int]:
@@ -51,7 +99,7 @@ def my_orders(request: HttpRequest) -> HttpResponse:
     orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-pk")
     # A page number out of range or not a number shows the last or first page, never an error.
     page = Paginator(orders, MY_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    page_data = {"labels": status_labels(), "asOf": as_of.isoformat(), "socket": socket_timing()}
+    page_data = {"labels": status_labels(), "text": page_text(), "asOf": as_of.isoformat(), "socket": socket_timing()}
     return render(request, "orders/my_orders.html", {"page": page, "page_data": page_data})
 
 
@@ -65,17 +113,10 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
         "order": order,
         "items": list(order.items.all()),
         "events": selectors.events_after(order.pk, 0),
-        "progress": [(status.value, status.label) for status in PROGRESS],
-        "page_data": {
-            "orderId": order.pk,
-            "seq": order.seq,
-            "status": order.status,
-            "labels": status_labels(),
-            "progress": [status.value for status in PROGRESS],
-            "user": request.user.get_username(),
-            "isStaff": selectors.sees_all_orders(request.user),
-            "socket": socket_timing(),
-        },
+        "progress": progress_steps(),
+        "support_email": settings.SUPPORT_EMAIL,
+        "page_data": order_page_data(order, user=request.user.get_username(),
+                                     is_staff=selectors.sees_all_orders(request.user)),
     }
     return render(request, "orders/order_page.html", context)
 
@@ -112,6 +153,7 @@ def staff_board(request: HttpRequest) -> HttpResponse:
         "total": selectors.order_count() if edge else len(orders),
         "page_data": {
             "labels": status_labels(),
+            "text": page_text(),
             "user": request.user.get_username(),
             "asOf": as_of.isoformat(),
             "windowEdge": {"id": edge.pk, "statusChangedAt": edge_changed_at} if edge else None,

@@ -1,17 +1,14 @@
 // The connection indicator: state in words (for everyone, screen readers included) and in colour.
+// The words come from the page's data (`text`, orders/views.py page_text), in the page's language.
 
-const TEXT = {
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  offline: "Offline",
-};
+import { pageText } from "./format.js";
 
 // The worst of several sockets' states is what the page as a whole is.
 const RANK = { live: 0, connecting: 1, reconnecting: 2, offline: 3 };
 
 export function bindIndicator(element) {
   const text = element.querySelector(".connection-text");
+  const words = pageText();
   const states = new Map();
   return function update(source, state, detail = "") {
     states.set(source, { state, detail });
@@ -20,6 +17,7 @@ export function bindIndicator(element) {
       if (RANK[entry.state] > RANK[worst.state]) worst = entry;
     }
     element.dataset.state = worst.state;
-    text.textContent = worst.detail ? `${TEXT[worst.state]} (${worst.detail})` : TEXT[worst.state];
+    const name = words[worst.state] || worst.state;
+    text.textContent = worst.detail ? `${name} (${words[worst.detail] || worst.detail})` : name;
   };
 }

@@ -2,6 +2,8 @@
 // deadline, and a state ("connecting" | "live" | "reconnecting" | "offline") for the connection indicator.
 // The URL is asked for on every attempt, so a page can resume with its latest after_seq. `protocols` (optional)
 // are the Sec-WebSocket-Protocol values offered, e.g. ["tracking", token] on a guest tracking page.
+// A state's detail is a key of the page's text (orders/views.py page_text), so the indicator shows it translated.
+// `onHeard` (optional) is called whenever the server is heard from (a pong or any frame): how fresh the page is.
 
 // Close codes after which retrying cannot help (see docs/protocol.md).
 const FINAL_CLOSE_CODES = new Set([4001, 4003, 4004]);
@@ -30,12 +32,13 @@ export function backoffDelay(attempt, { baseMs, maxMs } = BACKOFF) {
 }
 
 export class LiveSocket {
-  constructor({ url, protocols, onFrame, onState, onOpen, timing }) {
+  constructor({ url, protocols, onFrame, onState, onOpen, onHeard, timing }) {
     this.url = url;
     this.protocols = protocols;
     this.onFrame = onFrame;
     this.onState = onState || (() => {});
     this.onOpen = onOpen || (() => {});
+    this.onHeard = onHeard || (() => {});
     this.timing = timing || socketTiming();
     this.attempt = 0;
     this.state = null;
@@ -47,7 +50,7 @@ export class LiveSocket {
     window.addEventListener("online", () => {
       if (this.state !== "live") this.reconnectNow();
     });
-    window.addEventListener("offline", () => this.setState("offline", "No network"));
+    window.addEventListener("offline", () => this.setState("offline", "noNetwork"));
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.state === "reconnecting") this.reconnectNow();
     });
@@ -91,6 +94,7 @@ export class LiveSocket {
         return;
       }
       if (!frame || typeof frame.type !== "string") return;
+      this.onHeard(new Date());
       if (frame.type === "pong") {
         this.clearDeadline();
         this.attempt = 0;
@@ -105,8 +109,8 @@ export class LiveSocket {
       if (this.stopped) return;
       if (FINAL_CLOSE_CODES.has(event.code)) {
         this.stopped = true;
-        this.setState("offline", this.protocols ? "This link is no longer valid"
-          : event.code === 4001 ? "Please log in again" : "Not available");
+        this.setState("offline", this.protocols ? "linkInvalid"
+          : event.code === 4001 ? "logInAgain" : "notAvailable");
         return;
       }
       this.scheduleRetry();
@@ -116,7 +120,7 @@ export class LiveSocket {
   scheduleRetry() {
     if (!navigator.onLine) {
       // The "online" event reconnects at once when the network is back.
-      this.setState("offline", "No network");
+      this.setState("offline", "noNetwork");
       return;
     }
     this.setState("reconnecting");

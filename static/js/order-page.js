@@ -4,9 +4,10 @@
 
 import { LiveSocket } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
-import { localizeTimes, pageData, timeElement } from "./format.js";
+import { ago, localizeTimes, pageData, timeElement } from "./format.js";
 
 const data = pageData();
+const words = data.text || {};
 localizeTimes();
 const indicator = bindIndicator(document.getElementById("connection"));
 const timeline = document.getElementById("timeline");
@@ -23,7 +24,7 @@ function renderProgress(status) {
     const state = status === "cancelled" ? "" : index < reached ? "done" : index === reached ? "current" : "";
     step.dataset.state = state;
     step.querySelector(".step-state").textContent =
-      state === "done" ? " (done)" : state === "current" ? " (current)" : " (to come)";
+      ` ${state === "done" ? words.stepDone : state === "current" ? words.stepCurrent : words.stepToCome}`;
     if (state === "current") step.setAttribute("aria-current", "step");
     else step.removeAttribute("aria-current");
   }
@@ -79,10 +80,34 @@ function showNewest() {
   if (timeline.firstElementChild) showCurrent(timeline.firstElementChild.dataset.status);
 }
 
+// How fresh the page is: "Up to date · checked 12 s ago" from the status socket's last pong or frame; while
+// that socket is not live, "Not live · last checked …" (or nothing before it was ever heard).
+const freshness = document.getElementById("freshness");
+let statusLive = false;
+let lastHeard = null;
+
+function showFreshness() {
+  if (!lastHeard) {
+    freshness.textContent = "";
+    return;
+  }
+  const seconds = Math.max(0, Math.round((Date.now() - lastHeard) / 1000));
+  freshness.textContent = (statusLive ? words.fresh : words.stale).replace("{ago}", ago(seconds));
+}
+setInterval(showFreshness, 1000);
+
 const statusSocket = new LiveSocket({
   url: () => `/ws/orders/${data.orderId}/?after_seq=${lastSeq}`,
   protocols: data.tracking ? ["tracking", data.tracking] : undefined,
-  onState: (state, detail) => indicator("status", state, detail),
+  onState(state, detail) {
+    statusLive = state === "live";
+    indicator("status", state, detail);
+    showFreshness();
+  },
+  onHeard(at) {
+    lastHeard = at;
+    showFreshness();
+  },
   onFrame(frame) {
     if (frame.type === "presence") {
       showWatchers(frame.watchers);
@@ -108,7 +133,7 @@ function showWatchers(watchers) {
   const element = document.getElementById("watchers");
   if (!element) return;
   const others = watchers.map((w) => w.user).filter((user) => user !== data.user);
-  element.textContent = others.length ? [...new Set(others)].join(", ") : "Nobody else.";
+  element.textContent = others.length ? [...new Set(others)].join(", ") : words.nobodyElse;
 }
 
 // --- Chat (not on a guest tracking page) ---
@@ -130,7 +155,7 @@ function startChat() {
     const meta = document.createElement("p");
     meta.className = "chat-meta";
     const who = document.createElement("strong");
-    who.textContent = frame.sender === data.user ? "You" : frame.sender;
+    who.textContent = frame.sender === data.user ? words.you : frame.sender;
     meta.append(who, " · ", timeElement(frame.at));
     const text = document.createElement("p");
     text.className = "chat-text";
@@ -168,7 +193,7 @@ function startChat() {
     if (chatSocket.send({ type: "message", text })) {
       chatText.value = "";
     } else {
-      chatError.textContent = "Not connected; your message was not sent. Try again in a moment.";
+      chatError.textContent = words.notSent;
       chatError.hidden = false;
     }
   });

@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
+from django.utils import translation
 
+from integrations.tracking import tracking_url
 from orders import services, tasks
 from orders.models import Order, OrderEvent
 from tests.helpers import make_order
@@ -35,6 +38,38 @@ def test_offline_customer_gets_one_email_per_status_change(
     assert f"Your order {alice_order.number} is now confirmed (it was pending)." in first.body
     assert f"https://shop.example.com/orders/{alice_order.pk}/" in first.body
     assert OrderEvent.objects.filter(order=alice_order, seq__gt=1, emailed_at=None).count() == 0
+
+
+def test_a_status_email_has_a_text_and_an_html_part_with_the_tracking_link_and_help(
+    alice: Any, staff: Any, alice_order: Order, settings: Any
+) -> None:
+    settings.SITE_URL, settings.SUPPORT_EMAIL = "https://shop.example.com", "help@shop.example"
+    change(alice_order, "confirmed", staff)
+    (message,) = mail.outbox
+    assert isinstance(message, EmailMultiAlternatives)
+    link = tracking_url(alice_order)
+    assert message.body.startswith("Hello alice,\n\n") and f"Track it live: {link}\n" in message.body
+    assert "Questions? Write to help@shop.example." in message.body and "<" not in message.body
+    ((html, kind),) = message.alternatives
+    assert isinstance(html, str) and kind == "text/html" and '<html lang="en">' in html
+    assert f"Your order {alice_order.number} is now <strong>confirmed</strong> (it was pending)." in html
+    assert f'<a href="{link}"' in html and 'href="mailto:help@shop.example"' in html
+    assert f'href="https://shop.example.com/orders/{alice_order.pk}/"' in html
+
+
+def test_status_emails_are_in_the_sites_language_whatever_the_language_of_the_request(
+    alice: Any, staff: Any, alice_order: Order, settings: Any
+) -> None:
+    settings.LANGUAGE_CODE = "de"
+    with translation.override("en"):  # e.g. staff changing the status from an English page
+        change(alice_order, "confirmed", staff)
+    (message,) = mail.outbox
+    assert message.subject == f"Bestellung {alice_order.number}: Bestätigt"
+    assert f"Ihre Bestellung {alice_order.number} ist jetzt: bestätigt (vorher: eingegangen)." in message.body
+    assert "Live verfolgen: " in message.body
+    ((html, _kind),) = message.alternatives
+    assert isinstance(html, str) and '<html lang="de">' in html
+    assert "<strong>bestätigt</strong>" in html and "Live verfolgen</a>" in html
 
 
 def test_running_the_email_task_again_sends_nothing_more(alice: Any, staff: Any, alice_order: Order) -> None:

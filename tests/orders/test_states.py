@@ -51,4 +51,4 @@ def test_the_protocol_doc_lists_every_status_and_transition() -> None:
     for line in table.strip().splitlines()[1:]:
         status, label, targets = (cell.strip() for cell in line.strip("|").split("|"))
         documented[status.strip("`")] = (label, {t.strip(" `") for t in targets.split(",") if "`" in t})
-    assert documented == {s.value: (s.label, set(TRANSITIONS[s])) for s in Status}
+    assert documented == {s.value: (str(s.label), set(TRANSITIONS[s])) for s in Status}
