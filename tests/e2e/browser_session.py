@@ -99,14 +99,14 @@ class BrowserSession:
         """Log in on the site's pages; answers the final URL. Staff type `code`, or on their first login the code
         of the key the set-up page shows (as an authenticator app would compute it)."""
         path = "/accounts/login/?" + urllib.parse.urlencode({"next": next_path})
-        fields = dict(self.form_fields(path))
+        fields = dict(self.form_fields(path, "login-form"))  # not the header's language switch
         fields.update(username=username, password=password)
         _status, url, body = self.post_form(path, list(fields.items()))
         if "/accounts/login/code/" in url:
             shown = re.search(r'id="totp-secret"[^>]*>([^<]+)<', body)
             if code is None and shown is None:
                 raise AssertionError(f"{username} has an authenticator app: pass its code")
-            parser = FormParser()
+            parser = FormParser("code-form")
             parser.feed(body)
             fields = dict(parser.fields)
             if code is None:
