@@ -330,6 +330,17 @@ class EventStreamConsumer(WatchingConsumer):
 
     following: positions.Following | None = None
 
+    async def resume_order(self, order_id: int) -> None:
+        """A single-order socket, once in its group: from `?after_seq` (the log replayed first) or from the order's
+        current seq, then followed by the position check."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
+        if after_seq is None:
+            self.stream.start_at(order_id, await database_sync_to_async(selectors.current_seq)(order_id))
+        else:
+            await self.replay(order_id, after_seq)
+        self.follow(positions.Following(order_id=order_id))
+
     async def connected(self) -> None:
         self.stream = StreamPositions()
         # The position check runs outside this consumer's message loop: it and the handlers that read and
@@ -470,13 +481,7 @@ class OrderConsumer(EventStreamConsumer):
         # the replay and is dropped there by seq, so the seam has no gap and no duplicate.
         await self.join(push.order_group(self.order_id))
         await self.watch(presence.order_room(self.order_id))
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
-        if after_seq is None:
-            self.stream.start_at(self.order_id, await database_sync_to_async(selectors.current_seq)(self.order_id))
-        else:
-            await self.replay(self.order_id, after_seq)
-        self.follow(positions.Following(order_id=self.order_id))
+        await self.resume_order(self.order_id)
 
     def still_allowed(self) -> bool:
         return super().still_allowed() and selectors.order_access(self.user, self.order_id) is Access.ALLOWED
@@ -513,13 +518,7 @@ class TrackingConsumer(EventStreamConsumer):
     async def open_stream(self) -> None:
         # As OrderConsumer: join first, then read the log, so the seam has no gap and no duplicate.
         await self.join(push.order_group(self.order_id))
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        after_seq = _int_or_none((query.get("after_seq") or [None])[0])
-        if after_seq is None:
-            self.stream.start_at(self.order_id, await database_sync_to_async(selectors.current_seq)(self.order_id))
-        else:
-            await self.replay(self.order_id, after_seq)
-        self.follow(positions.Following(order_id=self.order_id))
+        await self.resume_order(self.order_id)
 
     async def still_entitled(self) -> bool:
         """The link is still good (not rotated, not expired, its order still there); else close with 4003
