@@ -69,6 +69,9 @@ export class OrderStream {
     this.inBandRefresh = Boolean(options.inBandRefresh);
     this.refreshBefore = options.refreshBefore ?? 60_000;
     this.pendingToken = null;
+    // followUnseen false: an order with no position is not subscribed from 0 (rule 8) but passed on as a `frame`
+    // only, for a client that shows each order's latest status and re-reads the list after every open (rule 7).
+    this.followUnseen = options.followUnseen ?? true;
     this.url = url;
     this.kind = socketKind(url);
     this.auth = { ...auth };
@@ -136,6 +139,26 @@ export class OrderStream {
   stop() {
     if (this.state === "stopped") return;
     this.finish({ code: 1000, reason: "stopped by the client" });
+  }
+
+  /**
+   * Drop the current socket, if any, and connect at once instead of after the backoff's wait: the network is back,
+   * the app came to the foreground. The backoff is not reset (only a pong does that); nothing once stopped.
+   */
+  reconnect() {
+    if (this.state === "idle" || this.state === "stopped") return;
+    const socket = this.socket;
+    this.socket = null;
+    this.clearTimers(); // the pending backoff wait, the ping and the pong deadline of the dropped socket
+    if (socket) {
+      try {
+        socket.close(1000);
+      } catch {
+        // a socket still connecting may throw; it is dropped either way
+      }
+      this.emit("close", { code: 1000, reason: "reconnecting", retry: true, delay: 0 });
+    }
+    this.connect();
   }
 
   /** Follow one more order on /ws/notifications/ from `afterSeq` (what the page shows; 0 for its whole history). */
@@ -267,7 +290,7 @@ export class OrderStream {
       // An order this client has never seen (created while it was away): its whole history first (rule 8). The
       // frame is kept too, not dropped: the stream does not resend what it already sent this connection in one
       // unbroken run (realtime/streams.py resume_from), so the replay may start after it.
-      if (this.kind !== "notifications") return;
+      if (this.kind !== "notifications" || !this.followUnseen) return;
       this.follow(orderId, 0);
       have = 0;
     }
@@ -327,7 +350,7 @@ export class OrderStream {
     }
     if (code === NOT_AUTHENTICATED) {
       const token = this.getToken && !this.auth.session ? await this.freshToken() : null;
-      if (this.state === "stopped") return;
+      if (this.state !== "waiting") return; // stopped, or reconnect() went ahead while getToken ran
       if (!token) {
         this.emit("close", { code, reason, retry: false });
         this.finish({ code, reason });
