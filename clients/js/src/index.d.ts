@@ -184,6 +184,10 @@ export interface OrderStreamOptions {
   /** default true: a frame of an order with no position subscribes it from 0 (rule 8). false: it is passed on as a
    * `frame` event only (no `status`), for a list of latest statuses that re-reads GET /api/orders/ on every open. */
   followUnseen?: boolean;
+  /** subscribes sent at once when a notification socket opens (default 8); the rest follow in batches as large */
+  subscribeBatch?: number;
+  /** ms between those batches (default 1000), so a client following many orders stays under the frame limit */
+  subscribePaceMs?: number;
   onFrame?: (frame: ServerFrame) => void;
   onStatus?: (frame: OrderStatusFrame) => void;
   onReset?: (frame: OrderResetFrame) => void;
@@ -198,6 +202,8 @@ export declare const DEFAULTS: Readonly<{
   connectTimeout: number;
   backoffBase: number;
   backoffMax: number;
+  subscribeBatch: number;
+  subscribePaceMs: number;
 }>;
 
 export declare function tokenExpiry(token: string): number | undefined;

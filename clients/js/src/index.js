@@ -22,6 +22,11 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10_000,
   backoffBase: 250,
   backoffMax: 30_000,
+  // Subscribes sent when a notification socket opens: `subscribeBatch` at once, as many again every
+  // `subscribePaceMs`. The server closes a socket with 4008 past 10 frames/s in bursts of 20 (docs/protocol.md,
+  // "Limits"), so a client that follows many orders must not send one subscribe per order all at once.
+  subscribeBatch: 8,
+  subscribePaceMs: 1_000,
 });
 
 /** A JWT's `exp` (epoch seconds), read without verifying it (the server does); undefined if it has none. */
@@ -81,6 +86,8 @@ export class OrderStream {
       pingInterval: options.pingInterval ?? DEFAULTS.pingInterval,
       pongTimeout: options.pongTimeout ?? DEFAULTS.pongTimeout,
       connectTimeout: options.connectTimeout ?? DEFAULTS.connectTimeout,
+      subscribeBatch: options.subscribeBatch ?? DEFAULTS.subscribeBatch,
+      subscribePaceMs: options.subscribePaceMs ?? DEFAULTS.subscribePaceMs,
     };
     this.backoff = { base: options.backoffBase ?? DEFAULTS.backoffBase, max: options.backoffMax ?? DEFAULTS.backoffMax,
                      random: options.random ?? Math.random };
@@ -169,6 +176,23 @@ export class OrderStream {
     this.send({ type: "subscribe", order_id: orderId, after_seq: afterSeq });
   }
 
+  /**
+   * Resubscribe every known order on a notification socket that just opened, paced under the server's frame limit.
+   * Each subscribe carries the order's position when it is sent, not when the socket opened: frames that arrived
+   * for it meanwhile were applied or held, and the replay fills in from there.
+   */
+  subscribeAll(socket) {
+    const pending = [...this.last.keys()];
+    const sendBatch = () => {
+      if (this.socket !== socket || this.state !== "open") return;
+      for (const orderId of pending.splice(0, this.timing.subscribeBatch)) {
+        socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: this.last.get(orderId) }));
+      }
+      if (pending.length) this.later(this.timing.subscribePaceMs, sendBatch);
+    };
+    sendBatch();
+  }
+
   /** Send a frame on the open socket; false when there is none open (the frame is not queued). */
   send(frame) {
     if (this.state !== "open") return false;
@@ -199,11 +223,7 @@ export class OrderStream {
       this.clear(opening);
       this.state = "open";
       this.emit("open", { connection: this.connections, reconnect: this.connections > 1 });
-      if (this.kind === "notifications") {
-        for (const [orderId, seq] of this.last) {
-          socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: seq }));
-        }
-      }
+      if (this.kind === "notifications") this.subscribeAll(socket);
       ping(); // at once: the first pong is what proves the server took us (a refused socket opens, then closes)
       this.every(this.timing.pingInterval, ping, socket);
       if (this.inBandRefresh) this.scheduleRefresh(socket, tokenExpiry(this.auth.bearer));

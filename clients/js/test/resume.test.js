@@ -145,3 +145,21 @@ test("followUnseen false: an order with no position is passed on as a frame, nei
   assert.deepEqual(frames.filter((f) => f.type === "order.status").map((f) => [f.order_id, f.seq]), [[9, 4], [7, 2]]);
   assert.equal(client.position(9), undefined);
 });
+
+test("a notification stream following many orders sends its subscribes in paced batches, at their latest positions", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const positions = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [i + 1, 1]));
+  const { socket } = stream("ws://h/ws/notifications/", positions);
+  const subscribed = () => socket.sent.filter((f) => f.type === "subscribe");
+  // Under the server's burst of 20 client frames (the first ping included), never one subscribe per order at once.
+  assert.equal(subscribed().length, 8);
+  socket.deliver(status(20, 2)); // order 20 moved on while it waited: its subscribe resumes after seq 2
+  t.mock.timers.tick(1000);
+  assert.equal(subscribed().length, 16);
+  t.mock.timers.tick(1000);
+  assert.equal(subscribed().length, 20);
+  assert.deepEqual(subscribed().at(-1), { type: "subscribe", order_id: 20, after_seq: 2 });
+  assert.deepEqual(new Set(subscribed().map((f) => f.order_id)).size, 20);
+  t.mock.timers.tick(5000);
+  assert.equal(subscribed().length, 20);
+});
