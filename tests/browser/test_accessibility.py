@@ -141,6 +141,7 @@ async def test_the_staff_pages_pass_wcag_21_aa(
     await open_page(page, f"{server.http}/accounts/login/")
     await type_password(page, staff.username)
     await expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    assert (await page.get_attribute("html", "lang"), await page.get_attribute("main", "lang")) == ("de", "en")
     await check(page)
     await enter_code(page, staff.username)
 
@@ -152,7 +153,6 @@ async def test_the_staff_pages_pass_wcag_21_aa(
     await expect(row).to_have_class("changed")
     await asyncio.to_thread(services.post_chat_message, order_id=order.pk, sender=alice, text="Any news?")
     await expect(row.locator(".unread-count")).to_have_text("1")
-    assert (await page.get_attribute("html", "lang"), await page.get_attribute("main", "lang")) == ("de", "en")
     await check(page)
 
     await open_page(page, f"{server.http}/orders/{order.pk}/")  # the order page as staff see it
