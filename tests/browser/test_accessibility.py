@@ -51,6 +51,15 @@ async def open_page(page: Page, url: str, status: int = 200) -> None:
     assert response is not None and response.status == status, url
 
 
+# The outermost elements that reach past the viewport's right edge, for the reflow failure's report.
+TOO_WIDE = """() => [...document.querySelectorAll("main *")]
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .filter((e) => !(e.parentElement && e.parentElement.getBoundingClientRect().right > window.innerWidth + 0.5))
+  .slice(0, 5)
+  .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}`
+              + ` (${Math.round(e.getBoundingClientRect().width)} px)`)"""
+
+
 async def new_page(new_context: Any, **options: Any) -> Page:
     """A page in its own context that records Content-Security-Policy violations from the start."""
     context = await new_context(**options)
@@ -65,7 +74,7 @@ async def check(page: Page) -> None:
     await assert_focus_visible(page)
     assert await page.evaluate("window.cspViolations") == [], "the checks ran under the site's CSP, untouched"
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
-        f"{page.url} scrolls sideways at {page.viewport_size}"
+        f"{page.url} scrolls sideways at {page.viewport_size}; too wide: {await page.evaluate(TOO_WIDE)}"
 
 
 async def type_password(page: Page, username: str, password: str = PASSWORD) -> None:
@@ -222,3 +231,16 @@ async def test_the_focus_check_fails_on_an_element_without_a_focus_ring(start_se
     await page.evaluate("() => { document.querySelector('.brand').style.outline = 'none'; }")
     with pytest.raises(AssertionError, match=r"no visible focus on .*\n  a.brand 'Order tracking': outline none"):
         await assert_focus_visible(page)
+
+
+async def test_the_reflow_check_names_what_is_too_wide(start_server: Any, new_context: Any) -> None:
+    server = await asyncio.to_thread(start_server)
+    page = await new_page(new_context, viewport=PHONE)
+    await open_page(page, f"{server.http}/accounts/login/")
+    await check(page)
+    await page.evaluate("""() => { const wide = document.createElement("p"); wide.id = "too-wide";
+                                   wide.style.width = "600px"; wide.textContent = "wide";
+                                   document.querySelector("main").append(wide); }""")
+    too_wide = r"scrolls sideways at .*'width': 320.*too wide: \['p#too-wide \(600 px\)'\]"
+    with pytest.raises(AssertionError, match=too_wide):
+        await check(page)
