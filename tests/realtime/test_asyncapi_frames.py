@@ -204,7 +204,10 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     assert (await customer.next("error"))["code"] == "forbidden"
     await customer.send({"type": "subscribe", "order_id": 2_000_000_000, "after_seq": 0})
     assert (await customer.next("error"))["code"] == "not_found"
+    await customer.send({"type": "seen", "order_id": alice_order.pk, "seq": 2})
     await customer.comm.send_invalid({"type": "subscribe", "order_id": "seven"})
+    assert (await customer.next("error"))["code"] == "bad_frame"
+    await customer.comm.send_invalid({"type": "seen", "order_id": alice_order.pk, "seq": 0})
     assert (await customer.next("error"))["code"] == "bad_frame"
     await customer.comm.send_invalid({"type": "message", "text": "not on this socket"})
     assert (await customer.next("error"))["code"] == "unknown_type"
@@ -249,6 +252,9 @@ async def test_order_socket_frames_both_ways_match_the_document(
     assert (await watching_staff.next("order.status"))["seq"] == 3
     await replaying.comm.send_invalid({"type": "subscribe", "order_id": alice_order.pk})
     assert (await replaying.next("error"))["code"] == "unknown_type"
+    await replaying.send({"type": "seen", "order_id": alice_order.pk, "seq": 3})
+    await replaying.comm.send_invalid({"type": "seen", "order_id": alice_order.pk})
+    assert (await replaying.next("error"))["code"] == "bad_frame"
 
     await refresh_in_band(replaying, alice)
     await drain(replaying, ahead, watching_staff)
