@@ -92,7 +92,15 @@ export interface AuthFrame {
   token: string;
 }
 
-export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame | AuthFrame;
+/** A delivery receipt (order and notification sockets): the order's frames up to `seq` are on screen. No answer;
+ * counts only from the order's customer (or its tracking link), forward only. */
+export interface SeenFrame {
+  type: "seen";
+  order_id: number;
+  seq: number;
+}
+
+export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame | AuthFrame | SeenFrame;
 
 /** How the socket authenticates: `Sec-WebSocket-Protocol: bearer, <jwt>`, `tracking, <token>`, or the browser's
  * session cookie (no subprotocol; needs an allowed Origin, so browsers only). */
@@ -181,6 +189,14 @@ export interface OrderStreamOptions {
   inBandRefresh?: boolean;
   /** ms before the token's `exp` to refresh it in band (default 60000) */
   refreshBefore?: number;
+  /** Delivery receipts: after the "status" listeners ran (the page rendered the frame), and at each open for the
+   * positions the page shows, send {"type":"seen"} with the highest seq per order, while isShown(). Default false. */
+  ackSeen?: boolean;
+  /** ms between rounds of receipts (default 200): a replay's frames are acknowledged in one */
+  ackInterval?: number;
+  /** whether the page is on screen now (default: document.visibilityState !== "hidden"; outside a browser, true);
+   * receipts wait while it is not, and go out on the document's next visibilitychange */
+  isShown?: () => boolean;
   onFrame?: (frame: ServerFrame) => void;
   onStatus?: (frame: OrderStatusFrame) => void;
   onReset?: (frame: OrderResetFrame) => void;
@@ -195,6 +211,7 @@ export declare const DEFAULTS: Readonly<{
   connectTimeout: number;
   backoffBase: number;
   backoffMax: number;
+  ackInterval: number;
 }>;
 
 export declare function tokenExpiry(token: string): number | undefined;
@@ -223,4 +240,7 @@ export declare class OrderStream {
   follow(orderId: number, afterSeq?: number): void;
   /** false when no socket is open (frames are not queued) */
   send(frame: ClientFrame): boolean;
+  /** a delivery receipt for the order up to seq: sent now or as soon as a socket is open, the page shown and
+   * ackInterval passed; a seq not above the last acknowledged is dropped */
+  seen(orderId: number, seq: number): void;
 }

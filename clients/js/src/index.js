@@ -1,7 +1,8 @@
 // The order-tracking socket client: one OrderStream per socket (an order, the user's notifications, or a chat
 // room). It implements docs/protocol.md's "Resuming after a disconnect" rule set: the last applied seq per order,
 // after_seq / subscribe on reconnect, repeats dropped, frames ahead held until the gap fills, order.reset,
-// backoff with jitter that only a pong resets, no retry on 4003/4004, a fresh token after 4001, a pong deadline.
+// backoff with jitter that only a pong resets, no retry on 4003/4004, a fresh token after 4001, a pong deadline,
+// and the delivery receipts (`seen`) of what the page has shown.
 // No dependencies: the global WebSocket (browsers, Node 22+) or the `WebSocket` option (the `ws` package).
 
 const ORDER_PATH = /\/ws\/orders\/(\d+)\/$/;
@@ -22,7 +23,13 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10_000,
   backoffBase: 250,
   backoffMax: 30_000,
+  ackInterval: 200, // at most one round of `seen` receipts this often: a replay's frames are one receipt
 });
+
+/** Whether the page is on screen: a background tab has shown nothing yet. Outside a browser, always. */
+function pageShown() {
+  return globalThis.document?.visibilityState !== "hidden";
+}
 
 /** A JWT's `exp` (epoch seconds), read without verifying it (the server does); undefined if it has none. */
 export function tokenExpiry(token) {
@@ -89,6 +96,16 @@ export class OrderStream {
       if (!this.last.has(orderId)) this.last.set(orderId, 0);
       this.orderId = orderId;
     }
+    // Delivery receipts (`seen`): with ackSeen, every applied frame (and, at each open, every position) is
+    // acknowledged after the "status" listeners ran, i.e. after the page rendered it, while the page is shown.
+    this.ackSeen = Boolean(options.ackSeen);
+    this.ackInterval = options.ackInterval ?? DEFAULTS.ackInterval;
+    this.isShown = typeof options.isShown === "function" ? options.isShown : pageShown;
+    this.acked = new Map(); // order id → highest seq acknowledged to the server
+    this.unacked = new Map(); // order id → highest seq to acknowledge
+    this.ackTimer = null;
+    this.lastAckAt = -Infinity;
+    this.onVisible = () => this.flushSeen();
     this.held = new Map(); // order id → Map(seq → frame), frames ahead of last + 1
     this.listeners = new Map();
     this.attempt = 0; // reconnects since the last pong: the backoff exponent
@@ -128,8 +145,32 @@ export class OrderStream {
 
   start() {
     if (this.state !== "idle") return this;
+    globalThis.document?.addEventListener?.("visibilitychange", this.onVisible);
     this.connect();
     return this;
+  }
+
+  /** A delivery receipt: the order's frames up to `seq` are on screen. Sent at once, or (within ackInterval of the
+   * last receipts, while no socket is open or the page is hidden) as soon as it may be; a seq not above what was
+   * acknowledged already is dropped. The server ignores receipts from anyone but the order's customer. */
+  seen(orderId, seq) {
+    if (!(seq > Math.max(this.acked.get(orderId) ?? 0, this.unacked.get(orderId) ?? 0))) return;
+    this.unacked.set(orderId, seq);
+    if (this.ackTimer !== null) return; // a round is due: it takes the highest seq
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.flushSeen();
+    }, Math.max(0, this.lastAckAt + this.ackInterval - Date.now()));
+  }
+
+  flushSeen() {
+    if (this.state !== "open" || !this.unacked.size || !this.isShown()) return; // the next open or show sends it
+    for (const [orderId, seq] of this.unacked) {
+      if (seq > (this.acked.get(orderId) ?? 0)) this.send({ type: "seen", order_id: orderId, seq });
+      this.acked.set(orderId, Math.max(seq, this.acked.get(orderId) ?? 0));
+    }
+    this.unacked.clear();
+    this.lastAckAt = Date.now();
   }
 
   /** Close for good: no reconnect. */
@@ -181,6 +222,11 @@ export class OrderStream {
           socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: seq }));
         }
       }
+      if (this.ackSeen && this.kind !== "chat") {
+        // What the page shows from its positions (rendered before the socket opened) is seen too.
+        for (const [orderId, seq] of this.last) if (seq > 0) this.seen(orderId, seq);
+      }
+      this.flushSeen();
       ping(); // at once: the first pong is what proves the server took us (a refused socket opens, then closes)
       this.every(this.timing.pingInterval, ping, socket);
       if (this.inBandRefresh) this.scheduleRefresh(socket, tokenExpiry(this.auth.bearer));
@@ -292,6 +338,7 @@ export class OrderStream {
   apply(frame) {
     this.last.set(frame.order_id, frame.seq);
     this.emit("status", frame);
+    if (this.ackSeen) this.seen(frame.order_id, frame.seq); // the listeners rendered it
   }
 
   reset(frame) {
@@ -299,6 +346,9 @@ export class OrderStream {
     // and anything held belongs to the old log.
     this.last.set(frame.order_id, frame.seq);
     this.held.delete(frame.order_id);
+    // Receipts past the log's end acknowledged what it no longer has: the next ones must go out again.
+    if ((this.acked.get(frame.order_id) ?? 0) > frame.seq) this.acked.set(frame.order_id, frame.seq);
+    if ((this.unacked.get(frame.order_id) ?? 0) > frame.seq) this.unacked.delete(frame.order_id);
     this.emit("reset", frame);
   }
 
@@ -359,6 +409,9 @@ export class OrderStream {
     this.socket = null;
     this.state = "stopped";
     this.clearTimers();
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    globalThis.document?.removeEventListener?.("visibilitychange", this.onVisible);
     if (socket) {
       try {
         socket.close(1000);
