@@ -59,6 +59,7 @@ function showStatus(frame) {
 // after `seq` never happened as far as the server knows. Continue from `seq` and re-read the order's history.
 async function resetTo(seq) {
   lastSeq = seq;
+  acknowledged = Math.min(acknowledged, seq);
   if (data.tracking) {
     // A guest cannot read the API: the page itself is the order as it is now.
     window.location.reload();
@@ -96,6 +97,17 @@ function showFreshness() {
 }
 setInterval(showFreshness, 1000);
 
+// Delivery receipts (docs/protocol.md): the highest seq on screen, while the page is visible, at most one
+// every 200 ms (a replay is one receipt, within the socket's frame limit). The server counts only the customer's.
+let acknowledged = 0;
+let ackTimer = null;
+function acknowledge() {
+  if (ackTimer || lastSeq <= acknowledged || document.visibilityState !== "visible") return;
+  if (statusSocket.send({ type: "seen", order_id: data.orderId, seq: lastSeq })) acknowledged = lastSeq;
+  ackTimer = setTimeout(() => { ackTimer = null; acknowledge(); }, 200);
+}
+document.addEventListener("visibilitychange", acknowledge);
+
 const statusSocket = new LiveSocket({
   url: () => `/ws/orders/${data.orderId}/?after_seq=${lastSeq}`,
   protocols: data.tracking ? ["tracking", data.tracking] : undefined,
@@ -108,6 +120,7 @@ const statusSocket = new LiveSocket({
     lastHeard = at;
     showFreshness();
   },
+  onOpen: () => acknowledge(),
   onFrame(frame) {
     if (frame.type === "presence") {
       showWatchers(frame.watchers);
@@ -126,6 +139,7 @@ const statusSocket = new LiveSocket({
     }
     lastSeq = frame.seq;
     showStatus(frame);
+    acknowledge();
   },
 }).start();
 
