@@ -345,7 +345,8 @@ class EventStreamConsumer(WatchingConsumer):
 
     async def frame_seen(self, content: dict[str, Any]) -> None:
         """A delivery receipt: the client has shown the order's frames up to `seq`. Stale, repeated, future and
-        not-the-customer's receipts change nothing and get no answer; each seq's first one is timed (metrics)."""
+        not-the-customer's receipts change nothing and get no answer; one that moves the order's seen seq is timed
+        (metrics) and told to staff streams (`order.seen`)."""
         order_id = _int_or_none(content.get("order_id"))
         seq = _int_or_none(content.get("seq"))
         if order_id is None or seq is None or seq < 1:
@@ -358,8 +359,14 @@ class EventStreamConsumer(WatchingConsumer):
             # A lost receipt costs at most an e-mail the customer did not need; the socket stays open.
             logger.warning("Receipt of order %s seq %s not recorded, database unavailable: %s", order_id, seq, exc)
             return
-        if receipt is not None:
-            metrics.event_seen(committed_at=receipt.committed_at, seen_at=receipt.at)
+        if receipt is None:
+            return
+        metrics.event_seen(committed_at=receipt.committed_at, seen_at=receipt.at)
+        try:
+            await push.send_seen(receipt.order_id, receipt.seq, receipt.at)
+        except (RedisError, OSError) as exc:
+            # Stored all the same: the board shows it at its next load.
+            logger.warning("Receipt of order %s seq %s not sent to staff: %s", order_id, seq, exc)
 
     async def resume_order(self, order_id: int) -> None:
         """A single-order socket, once in its group: from `?after_seq` (the log replayed first) or from the order's

@@ -205,6 +205,7 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     await customer.send({"type": "subscribe", "order_id": 2_000_000_000, "after_seq": 0})
     assert (await customer.next("error"))["code"] == "not_found"
     await customer.send({"type": "seen", "order_id": alice_order.pk, "seq": 2})
+    assert (await board.next("order.seen"))["seq"] == 2
     await customer.comm.send_invalid({"type": "subscribe", "order_id": "seven"})
     assert (await customer.next("error"))["code"] == "bad_frame"
     await customer.comm.send_invalid({"type": "seen", "order_id": alice_order.pk, "seq": 0})
@@ -231,7 +232,7 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     await drain(customer, board, chat)
     assert received(customer, board) == set(frame_types("notifications", "send"))
     assert sent(customer, board) == set(frame_types("notifications", "receive"))
-    assert not customer.comm.received & {"presence", "chat.message", "order.stuck"}  # staff only
+    assert not customer.comm.received & {"presence", "chat.message", "order.stuck", "order.seen"}  # staff only
     for socket in (customer, board, chat):
         await socket.close()
 

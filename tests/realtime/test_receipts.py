@@ -147,3 +147,20 @@ async def test_the_first_receipt_of_each_seq_is_timed_once(alice: Any, staff: An
     assert seen_count() == before + 2
     await page.close()
     await stream.close()
+
+
+async def test_a_receipt_that_moves_reaches_staff_streams_as_order_seen_and_customers_never(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    board = await Socket.open("/ws/notifications/", staff)
+    stream = await Socket.open("/ws/notifications/", alice)
+    await change(alice_order, "confirmed", staff)
+    await seen(stream, alice_order, 2)
+    frame = await board.next("order.seen")
+    seq, at = await receipt(alice_order)
+    assert frame == {"type": "order.seen", "order_id": alice_order.pk, "seq": 2, "at": at.isoformat()}
+    await seen(stream, alice_order, 2)  # repeated: nothing moved, nothing told
+    assert await board.nothing_of("order.seen")
+    assert await stream.nothing_of("order.seen")
+    await board.close()
+    await stream.close()

@@ -49,6 +49,14 @@ export interface OrderStuckFrame {
   orders: { order_id: number; number: string; status: Status; since: string | null }[];
 }
 
+/** Staff only: the order's customer has been shown its events up to `seq` (a delivery receipt). */
+export interface OrderSeenFrame {
+  type: "order.seen";
+  order_id: number;
+  seq: number;
+  at: string;
+}
+
 export interface ErrorFrame {
   type: "error";
   code: ErrorCode;
@@ -66,8 +74,8 @@ export interface AuthOkFrame {
 }
 
 export type ServerFrame =
-  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | ErrorFrame | PongFrame
-  | AuthOkFrame;
+  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | OrderSeenFrame
+  | ErrorFrame | PongFrame | AuthOkFrame;
 
 export interface PingFrame {
   type: "ping";
@@ -153,6 +161,7 @@ export interface EventMap {
   chat: ChatMessageFrame;
   presence: PresenceFrame;
   stuck: OrderStuckFrame;
+  seen: OrderSeenFrame;
   error: ErrorFrame;
   auth: AuthOkFrame;
   open: OpenDetail;

@@ -119,8 +119,9 @@ export class OrderStream {
     }
   }
 
-  /** Listen to "frame" (every frame), "status" (an applied order.status), "reset", "chat", "presence",
-   * "open", "close", "reconnect", "stop"; returns a function that removes the listener. */
+  /** Listen to "frame" (every frame), "status" (an applied order.status), "reset", "chat", "presence", "stuck",
+   * "seen" (staff: a customer's receipt), "open", "close", "reconnect", "stop"; returns a function that removes
+   * the listener. */
   on(event, listener) {
     if (!this.listeners.has(event)) this.listeners.set(event, new Set());
     this.listeners.get(event).add(listener);
@@ -280,6 +281,7 @@ export class OrderStream {
     else if (frame.type === "chat.message") this.emit("chat", frame);
     else if (frame.type === "presence") this.emit("presence", frame);
     else if (frame.type === "order.stuck") this.emit("stuck", frame);
+    else if (frame.type === "order.seen") this.emit("seen", frame);
     else if (frame.type === "error") this.emit("error", frame);
     else if (frame.type === "auth.ok") this.authOk(frame);
   }
