@@ -198,14 +198,21 @@ export interface OrderStreamOptions {
   inBandRefresh?: boolean;
   /** ms before the token's `exp` to refresh it in band (default 60000) */
   refreshBefore?: number;
-  /** Delivery receipts: after the "status" listeners ran (the page rendered the frame), and at each open for the
-   * positions the page shows, send {"type":"seen"} with the highest seq per order, while isShown(). Default false. */
+  /** Delivery receipts: after the "status" listeners ran (the page rendered the frame), and on an order socket at
+   * each open for its position, send {"type":"seen"} with the order's highest seq, while isShown(). Default false. */
   ackSeen?: boolean;
-  /** ms between rounds of receipts (default 200): a replay's frames are acknowledged in one */
+  /** ms between receipts (default 500): a replay's frames are acknowledged in one, several orders one by one */
   ackInterval?: number;
   /** whether the page is on screen now (default: document.visibilityState !== "hidden"; outside a browser, true);
    * receipts wait while it is not, and go out on the document's next visibilitychange */
   isShown?: () => boolean;
+  /** default true: a frame of an order with no position subscribes it from 0 (rule 8). false: it is passed on as a
+   * `frame` event only (no `status`), for a list of latest statuses that re-reads GET /api/orders/ on every open. */
+  followUnseen?: boolean;
+  /** subscribes sent at once when a notification socket opens (default 8); the rest follow in batches as large */
+  subscribeBatch?: number;
+  /** ms between those batches (default 1000), so a client following many orders stays under the frame limit */
+  subscribePaceMs?: number;
   onFrame?: (frame: ServerFrame) => void;
   onStatus?: (frame: OrderStatusFrame) => void;
   onReset?: (frame: OrderResetFrame) => void;
@@ -221,6 +228,8 @@ export declare const DEFAULTS: Readonly<{
   backoffBase: number;
   backoffMax: number;
   ackInterval: number;
+  subscribeBatch: number;
+  subscribePaceMs: number;
 }>;
 
 export declare function tokenExpiry(token: string): number | undefined;
@@ -245,6 +254,8 @@ export declare class OrderStream {
   position(orderId: number): number | undefined;
   start(): this;
   stop(): void;
+  /** drop the socket and connect now rather than after the backoff's wait (the network is back); no-op when stopped */
+  reconnect(): void;
   /** /ws/notifications/ only: follow one more order from afterSeq (default 0, its whole history) */
   follow(orderId: number, afterSeq?: number): void;
   /** false when no socket is open (frames are not queued) */

@@ -23,7 +23,13 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10_000,
   backoffBase: 250,
   backoffMax: 30_000,
-  ackInterval: 200, // at most one round of `seen` receipts this often: a replay's frames are one receipt
+  // At most one `seen` receipt every `ackInterval`: with the subscribes above, a client stays under the limit.
+  ackInterval: 500,
+  // Subscribes sent when a notification socket opens: `subscribeBatch` at once, as many again every
+  // `subscribePaceMs`. The server closes a socket with 4008 past 10 frames/s in bursts of 20 (docs/protocol.md,
+  // "Limits"), so a client that follows many orders must not send one subscribe per order all at once.
+  subscribeBatch: 8,
+  subscribePaceMs: 1_000,
 });
 
 /** Whether the page is on screen: a background tab has shown nothing yet. Outside a browser, always. */
@@ -76,6 +82,9 @@ export class OrderStream {
     this.inBandRefresh = Boolean(options.inBandRefresh);
     this.refreshBefore = options.refreshBefore ?? 60_000;
     this.pendingToken = null;
+    // followUnseen false: an order with no position is not subscribed from 0 (rule 8) but passed on as a `frame`
+    // only, for a client that shows each order's latest status and re-reads the list after every open (rule 7).
+    this.followUnseen = options.followUnseen ?? true;
     this.url = url;
     this.kind = socketKind(url);
     this.auth = { ...auth };
@@ -85,6 +94,8 @@ export class OrderStream {
       pingInterval: options.pingInterval ?? DEFAULTS.pingInterval,
       pongTimeout: options.pongTimeout ?? DEFAULTS.pongTimeout,
       connectTimeout: options.connectTimeout ?? DEFAULTS.connectTimeout,
+      subscribeBatch: options.subscribeBatch ?? DEFAULTS.subscribeBatch,
+      subscribePaceMs: options.subscribePaceMs ?? DEFAULTS.subscribePaceMs,
     };
     this.backoff = { base: options.backoffBase ?? DEFAULTS.backoffBase, max: options.backoffMax ?? DEFAULTS.backoffMax,
                      random: options.random ?? Math.random };
@@ -96,8 +107,8 @@ export class OrderStream {
       if (!this.last.has(orderId)) this.last.set(orderId, 0);
       this.orderId = orderId;
     }
-    // Delivery receipts (`seen`): with ackSeen, every applied frame (and, at each open, every position) is
-    // acknowledged after the "status" listeners ran, i.e. after the page rendered it, while the page is shown.
+    // Delivery receipts (`seen`): with ackSeen, every applied frame (and, at each open, an order socket's position)
+    // is acknowledged after the "status" listeners ran, i.e. after the page rendered it, while the page is shown.
     this.ackSeen = Boolean(options.ackSeen);
     this.ackInterval = options.ackInterval ?? DEFAULTS.ackInterval;
     this.isShown = typeof options.isShown === "function" ? options.isShown : pageShown;
@@ -157,6 +168,10 @@ export class OrderStream {
   seen(orderId, seq) {
     if (!(seq > Math.max(this.acked.get(orderId) ?? 0, this.unacked.get(orderId) ?? 0))) return;
     this.unacked.set(orderId, seq);
+    this.scheduleSeen();
+  }
+
+  scheduleSeen() {
     if (this.ackTimer !== null) return; // a round is due: it takes the highest seq
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
@@ -164,14 +179,17 @@ export class OrderStream {
     }, Math.max(0, this.lastAckAt + this.ackInterval - Date.now()));
   }
 
+  /** One receipt, for the order waiting longest: receipts count against the socket's frame limit. */
   flushSeen() {
     if (this.state !== "open" || !this.unacked.size || !this.isShown()) return; // the next open or show sends it
-    for (const [orderId, seq] of this.unacked) {
-      if (seq > (this.acked.get(orderId) ?? 0)) this.send({ type: "seen", order_id: orderId, seq });
-      this.acked.set(orderId, Math.max(seq, this.acked.get(orderId) ?? 0));
+    const [orderId, seq] = this.unacked.entries().next().value;
+    this.unacked.delete(orderId);
+    if (seq > (this.acked.get(orderId) ?? 0)) {
+      this.send({ type: "seen", order_id: orderId, seq });
+      this.acked.set(orderId, seq);
     }
-    this.unacked.clear();
     this.lastAckAt = Date.now();
+    if (this.unacked.size) this.scheduleSeen();
   }
 
   /** Close for good: no reconnect. */
@@ -180,12 +198,49 @@ export class OrderStream {
     this.finish({ code: 1000, reason: "stopped by the client" });
   }
 
+  /**
+   * Drop the current socket, if any, and connect at once instead of after the backoff's wait: the network is back,
+   * the app came to the foreground. The backoff is not reset (only a pong does that); nothing once stopped.
+   */
+  reconnect() {
+    if (this.state === "idle" || this.state === "stopped") return;
+    const socket = this.socket;
+    this.socket = null;
+    this.clearTimers(); // the pending backoff wait, the ping and the pong deadline of the dropped socket
+    if (socket) {
+      try {
+        socket.close(1000);
+      } catch {
+        // a socket still connecting may throw; it is dropped either way
+      }
+      this.emit("close", { code: 1000, reason: "reconnecting", retry: true, delay: 0 });
+    }
+    this.connect();
+  }
+
   /** Follow one more order on /ws/notifications/ from `afterSeq` (what the page shows; 0 for its whole history). */
   follow(orderId, afterSeq = 0) {
     if (this.kind !== "notifications") throw new TypeError("follow() is for /ws/notifications/");
     this.last.set(orderId, afterSeq);
     this.held.delete(orderId);
     this.send({ type: "subscribe", order_id: orderId, after_seq: afterSeq });
+  }
+
+  /**
+   * Resubscribe every known order on a notification socket that just opened, paced under the server's frame limit.
+   * Each subscribe carries the order's position when it is sent, not when the socket opened: frames that arrived
+   * for it meanwhile were applied or held, and the replay fills in from there.
+   */
+  subscribeAll(socket) {
+    const pending = [...this.last.keys()];
+    const sendBatch = () => {
+      if (this.socket !== socket || this.state !== "open") return;
+      for (const orderId of pending.splice(0, this.timing.subscribeBatch)) {
+        socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: this.last.get(orderId) }));
+      }
+      if (pending.length) this.later(this.timing.subscribePaceMs, sendBatch);
+    };
+    sendBatch();
   }
 
   /** Send a frame on the open socket; false when there is none open (the frame is not queued). */
@@ -218,14 +273,12 @@ export class OrderStream {
       this.clear(opening);
       this.state = "open";
       this.emit("open", { connection: this.connections, reconnect: this.connections > 1 });
-      if (this.kind === "notifications") {
-        for (const [orderId, seq] of this.last) {
-          socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: seq }));
-        }
-      }
-      if (this.ackSeen && this.kind !== "chat") {
-        // What the page shows from its positions (rendered before the socket opened) is seen too.
-        for (const [orderId, seq] of this.last) if (seq > 0) this.seen(orderId, seq);
+      if (this.kind === "notifications") this.subscribeAll(socket);
+      if (this.ackSeen && this.kind === "order") {
+        // The seq the page was rendered with (its position) is on screen too. A notification socket acknowledges only
+        // what it applies: one receipt per order it follows at every open would crowd out its subscribes.
+        const shown = this.last.get(this.orderId);
+        if (shown > 0) this.seen(this.orderId, shown);
       }
       this.flushSeen();
       ping(); // at once: the first pong is what proves the server took us (a refused socket opens, then closes)
@@ -315,7 +368,7 @@ export class OrderStream {
       // An order this client has never seen (created while it was away): its whole history first (rule 8). The
       // frame is kept too, not dropped: the stream does not resend what it already sent this connection in one
       // unbroken run (realtime/streams.py resume_from), so the replay may start after it.
-      if (this.kind !== "notifications") return;
+      if (this.kind !== "notifications" || !this.followUnseen) return;
       this.follow(orderId, 0);
       have = 0;
     }
@@ -379,7 +432,7 @@ export class OrderStream {
     }
     if (code === NOT_AUTHENTICATED) {
       const token = this.getToken && !this.auth.session ? await this.freshToken() : null;
-      if (this.state === "stopped") return;
+      if (this.state !== "waiting") return; // stopped, or reconnect() went ahead while getToken ran
       if (!token) {
         this.emit("close", { code, reason, retry: false });
         this.finish({ code, reason });

@@ -28,3 +28,5 @@ const acking = new OrderStream({ url: "wss://x/ws/orders/1/", auth: { tracking: 
 acking.seen(1, 2);
 const receipt: boolean = acking.send({ type: "seen", order_id: 1, seq: 2 });
 void receipt;
+const list = new OrderStream({ url: "wss://x/ws/notifications/", followUnseen: false });
+list.reconnect();
