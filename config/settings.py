@@ -490,6 +490,10 @@ WS_PONG_TIMEOUT_SECONDS = float(env_int("WS_PONG_TIMEOUT_SECONDS", 10))
 WS_POSITION_CHECK_SECONDS = float(env_int("WS_POSITION_CHECK_SECONDS", int(WS_PING_INTERVAL_SECONDS)))
 # Chat messages one user may post per minute, all their tabs together; more closes the socket with 4008.
 CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
+# A change pushed to a connected customer is e-mailed after all if their pages have not sent a `seen` receipt
+# of it this many seconds later (orders.delivery); 0 e-mails only customers who are not connected. Keep it below
+# CELERY_VISIBILITY_TIMEOUT, or the Redis broker hands the delayed check out twice (still one e-mail).
+EMAIL_FALLBACK_AFTER_SECONDS = env_int("EMAIL_FALLBACK_AFTER_SECONDS", 120)
 
 # Status e-mails to customers who are not connected. Console backend unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -11,7 +11,9 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from redis.exceptions import RedisError
 
 from integrations.admin import rotate_tracking_links, tracking_link
@@ -176,11 +178,12 @@ class AwaitingReplyFilter(admin.SimpleListFilter):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
-    list_display = ["number", "customer", "status", "seq", "status_changed_at", "created_at", "awaiting_reply"]
+    list_display = ["number", "customer", "status", "seq", "seen_by_customer", "status_changed_at", "created_at",
+                    "awaiting_reply"]
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
     search_fields = ["number", "external_ref", "customer__username", "customer__email", "customer__last_name"]
-    readonly_fields = ["number", "seq", "status_changed_at", "created_at", "updated_at", "tracking_link",
-                       "watching_now", "chat_history"]
+    readonly_fields = ["number", "seq", "seen_by_customer", "status_changed_at", "created_at", "updated_at",
+                       "tracking_link", "watching_now", "chat_history"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
     actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders, rotate_tracking_links]
@@ -216,6 +219,15 @@ class OrderAdmin(admin.ModelAdmin):
         if reply:
             services.post_chat_message(order_id=obj.pk, sender=staff_user(request), text=reply)
             self.message_user(request, f"Reply sent to {obj.customer.get_username()}'s chat.", messages.SUCCESS)
+
+    @admin.display(description="Seen by customer", ordering="seen_seq")
+    def seen_by_customer(self, obj: Order) -> str:
+        """The customer's delivery receipt (orders.services.mark_seen): which of the order's events they were shown."""
+        if obj.seen_at is None:
+            return "not yet"
+        if obj.seen_seq >= obj.seq:
+            return f"all (seq {obj.seen_seq}), {date_format(localtime(obj.seen_at), 'DATETIME_FORMAT')}"
+        return f"up to seq {obj.seen_seq} of {obj.seq}, {date_format(localtime(obj.seen_at), 'DATETIME_FORMAT')}"
 
     @admin.display(description="Chat history")
     def chat_history(self, obj: Order) -> str:

@@ -99,7 +99,9 @@ def order_detail_json(order: Order, *, staff: bool) -> dict[str, Any]:
         for item in order.items.order_by("pk")
     ]
     events = selectors.events_after(order.pk, 0)
-    return {**orders_json([order], staff=staff)[0], "items": items, "events": [event_json(e) for e in events]}
+    seen = {"seq": order.seen_seq, "at": order.seen_at.isoformat()} if order.seen_at else None
+    return {**orders_json([order], staff=staff)[0], "items": items, "events": [event_json(e) for e in events],
+            "seen": seen}
 
 
 # --- The list's cursor --------------------------------------------------------------------------------------

@@ -28,6 +28,9 @@ def new_order_number() -> str:
 # refused (status_changed_at alone cannot make the log and the order disagree).
 STATUS_STAMP = ("status", "seq", "status_changed_at")
 LOG_POSITION = ("status", "seq")
+# The customer's delivery receipt: only orders.services.mark_seen writes it, and a plain save() leaves it out, so a
+# stale copy (an admin form opened before the customer looked) cannot move it back.
+RECEIPT = ("seen_seq", "seen_at")
 
 CHANGE_STATUS_HINT = (
     "Change an order's status with orders.services.change_status(order=..., to=..., actor=...): it checks the "
@@ -80,6 +83,11 @@ class OrderQuerySet(models.QuerySet["Order"]):
         """The status write of orders.services.change_status, which holds the row lock and writes event `seq`."""
         return super().update(status=status, seq=seq, status_changed_at=at, updated_at=at)
 
+    def write_receipt(self, *, seq: int, at: datetime) -> int:
+        """The receipt write of orders.services.mark_seen. It leaves `updated_at` alone: a receipt is not a change
+        of the order, so `updated_since` readers and the staff position check do not re-read it for one."""
+        return super().update(seen_seq=seq, seen_at=at)
+
 
 class Order(models.Model):
     number = models.CharField(max_length=20, unique=True, editable=False, default=new_order_number)
@@ -95,6 +103,9 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The highest seq the customer's page (or a guest's tracking page) reported shown, and when: a delivery receipt.
+    seen_seq = models.PositiveIntegerField(default=0, editable=False)
+    seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
 
@@ -131,7 +142,7 @@ class Order(models.Model):
         if update_fields is None:
             kwargs["update_fields"] = [
                 field.name for field in self._meta.concrete_fields
-                if not field.primary_key and field.name not in STATUS_STAMP
+                if not field.primary_key and field.name not in STATUS_STAMP and field.name not in RECEIPT
             ]
         else:
             refuse_status_write(update_fields, "Order.save(update_fields=...)")

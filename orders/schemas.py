@@ -103,9 +103,15 @@ class OrderOut(Schema):
     awaiting_reply: int | None = None
 
 
+class SeenOut(Schema):
+    seq: int = Field(description="The highest seq the customer's page reported shown (every earlier one too).")
+    at: DateTimeText = Field(description="When that receipt arrived.")
+
+
 class OrderDetailOut(OrderOut):
     items: list[ItemOut]
     events: list[EventOut]
+    seen: SeenOut | None = Field(description="The customer's delivery receipt (a `seen` frame); null before any.")
 
 
 class OrderPageOut(Schema):

@@ -1,11 +1,11 @@
-"""Writes: new orders (intake), status changes (state machine, OrderEvent), the outbox mark, chat messages,
-status e-mails."""
+"""Writes: new orders (intake), status changes (state machine, OrderEvent), the outbox mark, delivery receipts,
+chat messages, status e-mails."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -147,6 +147,36 @@ def change_status(*, order: Order, to: str, actor: Actor) -> OrderEvent:
 def mark_published(event_id: int) -> bool:
     """Record the first successful push of an event; a re-run changes nothing and returns False."""
     return bool(OrderEvent.objects.filter(pk=event_id, published_at=None).update(published_at=timezone.now()))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery receipt that moved an order's `seen_seq`: the customer saw event `seq` (and every one before it)
+    at `at`; `committed_at` is when that event was written, for the commit-to-seen latency."""
+
+    order_id: int
+    seq: int
+    at: datetime
+    committed_at: datetime | None
+
+
+def mark_seen(*, order_id: int, seq: int, customer_id: int | None) -> Receipt | None:
+    """Record that the order's customer has been shown its events up to `seq` (a `seen` frame); None if that
+    changes nothing.
+
+    `customer_id` is who says so: the receipt counts only if they are the order's customer (staff watching do not
+    stand in for them); None is a guest whose tracking link for this order the caller has checked. Sent for every
+    frame a page shows, so it is one conditional UPDATE: it moves only forward (a stale or repeated receipt matches
+    no row) and never past the order's own `seq`. Only a receipt that moved reads the event's commit time.
+    """
+    orders = Order.objects.filter(pk=order_id, seen_seq__lt=seq, seq__gte=seq)
+    if customer_id is not None:
+        orders = orders.filter(customer_id=customer_id)
+    at = timezone.now()
+    if not orders.write_receipt(seq=seq, at=at):
+        return None
+    committed_at = OrderEvent.objects.filter(order_id=order_id, seq=seq).values_list("created_at", flat=True).first()
+    return Receipt(order_id=order_id, seq=seq, at=at, committed_at=committed_at)
 
 
 CHAT_MAX_LENGTH = 2000

@@ -1,4 +1,5 @@
-"""Celery tasks: deliver status events (the outbox), e-mail offline customers, alert staff about stuck orders."""
+"""Celery tasks: deliver status events (the outbox), e-mail offline customers and those who did not see a change in
+time, alert staff about stuck orders."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import RedisError
 
 from orders import selectors, services
-from orders.delivery import deliver
+from orders.delivery import deliver, email_unless_seen
 from orders.models import Order, OrderEvent
 from orders.signals import orders_stuck, status_changed
 
@@ -113,3 +114,16 @@ def email_order_update(event_id: int) -> None:
     """E-mail a status change to a customer who was not connected when it was pushed. Sends at most once."""
     services.email_status_change(event_id=event_id)
 
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def email_if_unseen(event_id: int) -> None:
+    """EMAIL_FALLBACK_AFTER_SECONDS after a change reached a connected customer: e-mail it unless they have seen it
+    (orders.delivery.check_seen_later). Sends at most once, whichever task sends first."""
+    email_unless_seen(event_id)

@@ -3,10 +3,12 @@ messages to frames.
 
     BaseConsumer                 auth, frame limits, JSON parsing, client frames by type, ping
       WatchingConsumer           counts as watching (presence); staff get `presence` frames
-        EventStreamConsumer      order.status frames once and in order (streams.StreamPositions), replay, reset
+        EventStreamConsumer      order.status frames once and in order (streams.StreamPositions), replay, reset;
+                                 `seen` (the customer's delivery receipts)
           NotificationConsumer   /ws/notifications/   the user's orders (staff: all); `subscribe`
           OrderConsumer          /ws/orders/<id>/     one order, resumable with ?after_seq
-          TrackingConsumer       /ws/orders/<id>/     the same for a guest tracking link: read-only, no presence
+          TrackingConsumer       /ws/orders/<id>/     the same for a guest tracking link: read-only but for `seen`,
+                                                      no presence
         ChatConsumer             /ws/orders/<id>/chat/  the order's chat; `message`
 """
 
@@ -346,7 +348,43 @@ class EventStreamConsumer(WatchingConsumer):
     (realtime.positions) fills a gap no later push reveals, and resets a client that is ahead of the log.
     """
 
+    client_frames = WatchingConsumer.client_frames | {"seen"}
+    order_id: int  # single-order sockets (OrderConsumer, TrackingConsumer)
     following: positions.Following | None = None
+
+    def receipt_order(self, order_id: int) -> None:
+        """Refuse (FrameError) a `seen` for an order this socket does not show: a single-order socket, its own."""
+        if order_id != self.order_id:
+            raise FrameError("bad_frame", f"seen on this socket is for order {self.order_id} only.")
+
+    def receipt_customer(self) -> int | None:
+        """Whose receipt a `seen` is: the user's (it counts only on their own orders); None for a checked guest."""
+        return int(self.user.pk)
+
+    async def frame_seen(self, content: dict[str, Any]) -> None:
+        """A delivery receipt: the client has shown the order's frames up to `seq`. Stale, repeated, future and
+        not-the-customer's receipts change nothing and get no answer; one that moves the order's seen seq is timed
+        (metrics) and told to staff streams (`order.seen`)."""
+        order_id = _int_or_none(content.get("order_id"))
+        seq = _int_or_none(content.get("seq"))
+        if order_id is None or seq is None or seq < 1:
+            raise FrameError("bad_frame", "seen needs an integer order_id and a positive integer seq.")
+        self.receipt_order(order_id)
+        try:
+            receipt = await database_sync_to_async(services.mark_seen)(
+                order_id=order_id, seq=seq, customer_id=self.receipt_customer())
+        except DatabaseError as exc:
+            # A lost receipt costs at most an e-mail the customer did not need; the socket stays open.
+            logger.warning("Receipt of order %s seq %s not recorded, database unavailable: %s", order_id, seq, exc)
+            return
+        if receipt is None:
+            return
+        metrics.event_seen(committed_at=receipt.committed_at, seen_at=receipt.at)
+        try:
+            await push.send_seen(receipt.order_id, receipt.seq, receipt.at)
+        except (RedisError, OSError) as exc:
+            # Stored all the same: the board shows it at its next load.
+            logger.warning("Receipt of order %s seq %s not sent to staff: %s", order_id, seq, exc)
 
     async def resume_order(self, order_id: int) -> None:
         """A single-order socket, once in its group: from `?after_seq` (the log replayed first) or from the order's
@@ -443,6 +481,9 @@ class NotificationConsumer(EventStreamConsumer):
     client_frames = EventStreamConsumer.client_frames | {"subscribe"}
     opened_as_staff = False
 
+    def receipt_order(self, order_id: int) -> None:
+        """Any order: a receipt for one that is not the user's matches nothing (services.mark_seen)."""
+
     async def open_stream(self) -> None:
         if self.sees_all:
             self.opened_as_staff = True
@@ -508,11 +549,15 @@ class OrderConsumer(EventStreamConsumer):
 class TrackingConsumer(EventStreamConsumer):
     """`/ws/orders/<id>/` opened with a guest tracking token (realtime.auth.TrackingGrant): the order's status
     frames, resumable as OrderConsumer, and nothing else. There is no user: no connection slot, no presence (a
-    guest is not a watcher staff can answer), no client frames but ping. At connect a token for another order is
-    closed with 4003, a tampered, rotated or expired one with 4001; a link rotated or expired while open with 4003
-    `access changed`."""
+    guest is not a watcher staff can answer), no client frames but ping and `seen` (the link stands for the
+    customer). At connect a token for another order is closed with 4003, a tampered, rotated or expired one with
+    4001; a link rotated or expired while open with 4003 `access changed`."""
 
-    client_frames = frozenset({"ping"})  # a guest's token is not refreshed in band
+    client_frames = frozenset({"ping", "seen"})  # a guest's token is not refreshed in band
+
+    def receipt_customer(self) -> int | None:
+        # The link stands for the order's customer: checked at connect and every re-check (still_entitled).
+        return None
 
     async def connect(self) -> None:
         self.user = AnonymousUser()

@@ -75,6 +75,13 @@ class StuckFrame(TypedDict):
     orders: list[StuckOrder]
 
 
+class SeenFrame(TypedDict):
+    type: Literal["order.seen"]
+    order_id: int
+    seq: int
+    at: str
+
+
 PONG: PongFrame = {"type": "pong"}
 
 
@@ -142,3 +149,8 @@ def stuck_frame(orders: Iterable[Order]) -> StuckFrame:
             for order in orders
         ],
     }
+
+
+def seen_frame(order_id: int, seq: int, at: datetime) -> SeenFrame:
+    """`order.seen`, for staff: the order's customer has now been shown its events up to `seq` (a receipt)."""
+    return {"type": "order.seen", "order_id": order_id, "seq": seq, "at": at.isoformat()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -40,6 +41,12 @@ EVENT_DELIVERY_SECONDS = Histogram(
     "orders_event_delivery_seconds",
     "From the event's commit (OrderEvent.created_at) to its live order.status frame leaving a web process.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+EVENT_SEEN_SECONDS = Histogram(
+    "orders_event_seen_seconds",
+    "From the event's commit (OrderEvent.created_at) to the customer's first `seen` receipt of it: the latency as "
+    "customers experience it, a page that was away included.",
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0, 86400.0),
 )
 WS_HANDSHAKES_REFUSED = Counter(
     "orders_ws_handshakes_refused_total",
@@ -79,6 +86,12 @@ def status_delivered(message: dict[str, Any]) -> None:
     created_at = message.get("created_at")
     if isinstance(created_at, (int, float)):
         EVENT_DELIVERY_SECONDS.observe(max(0.0, time.time() - created_at))
+
+
+def event_seen(*, committed_at: datetime | None, seen_at: datetime) -> None:
+    """A receipt moved an order's seen seq: observed once per seq (a repeated or stale receipt moves nothing)."""
+    if committed_at is not None:
+        EVENT_SEEN_SECONDS.observe(max(0.0, (seen_at - committed_at).total_seconds()))
 
 
 def event_published() -> None:

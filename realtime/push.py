@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
@@ -84,6 +85,12 @@ async def send_presence(order_id: int, watchers: Iterable[Watcher]) -> None:
 
 def publish_presence(order_id: int, watchers: Iterable[Watcher]) -> None:
     layer.run(send_presence(order_id, watchers))
+
+
+async def send_seen(order_id: int, seq: int, at: datetime) -> None:
+    """Tell staff streams (the board) that the order's customer has seen its events up to `seq`."""
+    text = json.dumps(frames.seen_frame(order_id, seq, at))
+    await _group_send_many((STAFF_GROUP,), {"type": "staff.alert", "text": text})
 
 
 def publish_stuck_orders(orders: Iterable[Order]) -> None:

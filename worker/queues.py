@@ -11,7 +11,7 @@ from django.conf import settings
 # "webhooks": [its delivery task]); worker_command() and the settings' CELERY_TASK_QUEUES follow from it.
 TASKS_BY_QUEUE: dict[str, list[str]] = {
     "realtime": ["orders.tasks.send_order_update"],
-    "email": ["orders.tasks.email_order_update"],
+    "email": ["orders.tasks.email_order_update", "orders.tasks.email_if_unseen"],
     "webhooks": ["integrations.tasks.deliver_webhook"],
     "periodic": [
         "orders.tasks.republish_unpublished_events",

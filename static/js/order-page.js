@@ -102,6 +102,8 @@ const statusSocket = liveStream({
   path: `/ws/orders/${data.orderId}/`,
   auth: data.tracking ? { tracking: data.tracking } : undefined,
   positions: { [data.orderId]: data.seq },
+  // Delivery receipts (docs/protocol.md): what the page shows, once rendered and while the tab is visible.
+  ackSeen: true,
   onState(state, detail) {
     statusLive = state === "live";
     indicator("status", state, detail);

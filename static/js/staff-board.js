@@ -76,6 +76,7 @@ function applyStatus({ order_id: orderId, number, seq, status, at }, order = nul
   if (row && seq <= Number(row.dataset.seq)) return; // already shown
   if (!row) row = newRow(orderId, number, order);
   row.dataset.seq = seq;
+  showSeen(row);
   const badge = row.querySelector(".status-badge");
   badge.dataset.status = status;
   badge.textContent = label(status);
@@ -84,6 +85,23 @@ function applyStatus({ order_id: orderId, number, seq, status, at }, order = nul
   body.prepend(row); // most recently changed first
   highlight(row, "(just changed)");
   announcer.textContent = `${number || row.querySelector("a").textContent} is now ${label(status)}.`;
+}
+
+// "Seen by customer": whether the customer's pages acknowledged the order's latest event (order.seen frames).
+function showSeen(row) {
+  const cell = row.querySelector(".seen");
+  const seen = Number(cell.dataset.seenSeq);
+  cell.replaceChildren(...(seen && seen >= Number(row.dataset.seq) ? ["Seen ", timeElement(cell.dataset.seenAt)]
+    : ["Not yet"]));
+}
+
+function applySeen({ order_id: orderId, seq, at }) {
+  const row = rowFor(orderId);
+  const cell = row?.querySelector(".seen");
+  if (!cell || seq <= Number(cell.dataset.seenSeq)) return;
+  cell.dataset.seenSeq = seq;
+  cell.dataset.seenAt = at;
+  showSeen(row);
 }
 
 function applyPresence({ order_id: orderId, watchers }) {
@@ -172,5 +190,6 @@ liveStream({
     else if (frame.type === "presence") applyPresence(frame);
     else if (frame.type === "chat.message") applyChat(frame);
     else if (frame.type === "order.stuck") applyStuck(frame);
+    else if (frame.type === "order.seen") applySeen(frame);
   },
 });

@@ -76,6 +76,10 @@ class Platform:
         event = services.change_status(order=Order.objects.get(pk=body["order_id"]), to=body["to"], actor=self.staff)
         return {"seq": event.seq}
 
+    def seen(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The order's delivery receipt as stored (the seen seq its customer's pages acknowledged)."""
+        return {"seq": Order.objects.values_list("seen_seq", flat=True).get(pk=body["order_id"])}
+
     def kill(self, body: dict[str, Any]) -> dict[str, Any]:
         self.server.kill(signal.SIGKILL)
         return {}
@@ -139,7 +143,7 @@ def test_the_js_client_under_nodes_test_runner(control: tuple[Platform, str]) ->
     assert (CLIENT / "node_modules" / "ws").is_dir(), "run `make test` (scripts/ensure-test-deps runs npm ci)"
     result = subprocess.run(
         [node, "--test", "--test-reporter=spec", str(CLIENT / "test" / "client.test.js"),
-         str(CLIENT / "test" / "resume.test.js")],
+         str(CLIENT / "test" / "resume.test.js"), str(CLIENT / "test" / "seen.test.js")],
         env={"PATH": str(Path(node).parent), "CONTROL_URL": control_url, "WS_URL": platform.server.ws},
         capture_output=True, text=True, timeout=NODE_TIMEOUT, cwd=CLIENT,
     )

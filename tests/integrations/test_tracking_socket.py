@@ -83,7 +83,7 @@ async def test_a_rotated_link_closes_its_open_socket_at_once(alice_order: Order,
     await comm.disconnect(code=4003)
 
 
-async def test_a_guest_gets_no_presence_and_sends_nothing_but_pings(alice_order: Order) -> None:
+async def test_a_guest_gets_no_presence_and_sends_nothing_but_pings_and_receipts(alice_order: Order) -> None:
     comm = guest(f"/ws/orders/{alice_order.pk}/", await token_of(alice_order))
     assert (await comm.connect())[0]
     await comm.send_json_to({"type": "message", "text": "hello"})

@@ -1,20 +1,28 @@
-"""The offline fallback: a status change reaches a customer with no live socket by e-mail, once, and only then."""
+"""The e-mail fallback: a status change reaches a customer with no live socket by e-mail at once, and a connected
+customer whose pages sent no `seen` receipt of it by the delayed check; once, and only then."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pytest
+import redis
+from celery.signals import before_task_publish
 from channels.db import database_sync_to_async
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
-from django.utils import translation
+from django.utils import timezone, translation
 
 from integrations.tracking import tracking_url
-from orders import services, tasks
+from orders import delivery, services, tasks
 from orders.models import Order, OrderEvent
 from tests.helpers import make_order
 from tests.realtime.sockets import Socket
+from worker.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -141,3 +149,91 @@ async def test_staff_watching_the_order_does_not_stand_in_for_the_customer(
     assert [message.to for message in mail.outbox] == [["alice@example.com"]]
     await staff_page.close()
     await staff_stream.close()
+
+
+# --- The delayed check: connected is not seen ---------------------------------------------------------------
+
+async def test_a_change_a_connected_customer_has_not_seen_is_emailed_by_the_delayed_check(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    stream = await Socket.open("/ws/notifications/", alice)
+    event = await database_sync_to_async(change)(alice_order, "confirmed", staff)
+    assert (await stream.next("order.status"))["seq"] == 2
+    assert mail.outbox == []
+    # What the check enqueued at the push does EMAIL_FALLBACK_AFTER_SECONDS later, run now.
+    await database_sync_to_async(tasks.email_if_unseen)(event.pk)
+    assert [message.subject for message in mail.outbox] == [f"Order {alice_order.number}: Confirmed"]
+    await database_sync_to_async(tasks.email_if_unseen)(event.pk)  # handed out twice by the broker: one e-mail
+    assert len(mail.outbox) == 1
+    await stream.close()
+
+
+async def test_a_change_the_customer_has_seen_or_seen_past_is_not_emailed_by_the_delayed_check(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    page = await Socket.open(f"/ws/orders/{alice_order.pk}/", alice)
+    confirmed = await database_sync_to_async(change)(alice_order, "confirmed", staff)
+    preparing = await database_sync_to_async(change)(alice_order, "preparing", staff)
+    assert (await page.next("order.status"))["seq"] == 2 and (await page.next("order.status"))["seq"] == 3
+    await page.send({"type": "seen", "order_id": alice_order.pk, "seq": 3})
+    await page.ping()
+    for event in (confirmed, preparing):
+        await database_sync_to_async(tasks.email_if_unseen)(event.pk)
+    assert mail.outbox == []
+    await page.close()
+
+
+async def test_staff_seeing_a_change_does_not_spare_the_customer_the_delayed_email(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    customer = await Socket.open("/ws/notifications/", alice)
+    staff_page = await Socket.open(f"/ws/orders/{alice_order.pk}/", staff)
+    event = await database_sync_to_async(change)(alice_order, "confirmed", staff)
+    assert (await staff_page.next("order.status"))["seq"] == 2
+    await staff_page.send({"type": "seen", "order_id": alice_order.pk, "seq": 2})
+    await staff_page.ping()
+    await database_sync_to_async(tasks.email_if_unseen)(event.pk)
+    assert [message.to for message in mail.outbox] == [["alice@example.com"]]
+    await customer.close()
+    await staff_page.close()
+
+
+@contextmanager
+def published_checks(settings: Any) -> Iterator[list[dict[str, Any]]]:
+    """With a real (not eager) Celery: the headers of every delayed check enqueued, sent to a queue of this test's
+    own that no worker consumes and that is deleted after it."""
+    settings.CELERY_QUEUE_PREFIX = f"test-receipts-{uuid.uuid4().hex[:8]}-"
+    published: list[dict[str, Any]] = []
+
+    def record(sender: Any = None, headers: Any = None, routing_key: str = "", **kwargs: Any) -> None:
+        if sender == "orders.tasks.email_if_unseen":
+            published.append({**headers, "queue": routing_key})
+
+    before_task_publish.connect(record, weak=False)
+    celery_app.conf.task_always_eager = False
+    try:
+        yield published
+    finally:
+        celery_app.conf.task_always_eager = True
+        before_task_publish.disconnect(record)
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_QUEUE_PREFIX + "email")
+
+
+async def test_a_change_pushed_to_a_connected_customer_enqueues_the_check_for_later(
+    alice: Any, staff: Any, alice_order: Order, settings: Any
+) -> None:
+    settings.EMAIL_FALLBACK_AFTER_SECONDS = 90
+    stream = await Socket.open("/ws/notifications/", alice)
+    event = await database_sync_to_async(change)(alice_order, "confirmed", staff)  # pushed by the eager task
+    await stream.next("order.status")
+    loaded = await database_sync_to_async(OrderEvent.objects.select_related("order").get)(pk=event.pk)
+    with published_checks(settings) as checks:
+        assert await database_sync_to_async(delivery.offer_email_fallback)(loaded) is False  # no e-mail now
+        settings.EMAIL_FALLBACK_AFTER_SECONDS = 0
+        assert await database_sync_to_async(delivery.check_seen_later)(loaded) is False  # 0: no check either
+    (check,) = checks
+    assert check["queue"].endswith("email") and check["argsrepr"] == f"({event.pk},)"
+    delay = (datetime.fromisoformat(check["eta"]) - timezone.now()).total_seconds()
+    assert 80 < delay <= 90
+    assert mail.outbox == []
+    await stream.close()

@@ -204,7 +204,11 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     assert (await customer.next("error"))["code"] == "forbidden"
     await customer.send({"type": "subscribe", "order_id": 2_000_000_000, "after_seq": 0})
     assert (await customer.next("error"))["code"] == "not_found"
+    await customer.send({"type": "seen", "order_id": alice_order.pk, "seq": 2})
+    assert (await board.next("order.seen"))["seq"] == 2
     await customer.comm.send_invalid({"type": "subscribe", "order_id": "seven"})
+    assert (await customer.next("error"))["code"] == "bad_frame"
+    await customer.comm.send_invalid({"type": "seen", "order_id": alice_order.pk, "seq": 0})
     assert (await customer.next("error"))["code"] == "bad_frame"
     await customer.comm.send_invalid({"type": "message", "text": "not on this socket"})
     assert (await customer.next("error"))["code"] == "unknown_type"
@@ -228,7 +232,7 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     await drain(customer, board, chat)
     assert received(customer, board) == set(frame_types("notifications", "send"))
     assert sent(customer, board) == set(frame_types("notifications", "receive"))
-    assert not customer.comm.received & {"presence", "chat.message", "order.stuck"}  # staff only
+    assert not customer.comm.received & {"presence", "chat.message", "order.stuck", "order.seen"}  # staff only
     for socket in (customer, board, chat):
         await socket.close()
 
@@ -249,6 +253,9 @@ async def test_order_socket_frames_both_ways_match_the_document(
     assert (await watching_staff.next("order.status"))["seq"] == 3
     await replaying.comm.send_invalid({"type": "subscribe", "order_id": alice_order.pk})
     assert (await replaying.next("error"))["code"] == "unknown_type"
+    await replaying.send({"type": "seen", "order_id": alice_order.pk, "seq": 3})
+    await replaying.comm.send_invalid({"type": "seen", "order_id": alice_order.pk})
+    assert (await replaying.next("error"))["code"] == "bad_frame"
 
     await refresh_in_band(replaying, alice)
     await drain(replaying, ahead, watching_staff)

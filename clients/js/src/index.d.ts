@@ -49,6 +49,14 @@ export interface OrderStuckFrame {
   orders: { order_id: number; number: string; status: Status; since: string | null }[];
 }
 
+/** Staff only: the order's customer has been shown its events up to `seq` (a delivery receipt). */
+export interface OrderSeenFrame {
+  type: "order.seen";
+  order_id: number;
+  seq: number;
+  at: string;
+}
+
 export interface ErrorFrame {
   type: "error";
   code: ErrorCode;
@@ -66,8 +74,8 @@ export interface AuthOkFrame {
 }
 
 export type ServerFrame =
-  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | ErrorFrame | PongFrame
-  | AuthOkFrame;
+  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | OrderSeenFrame
+  | ErrorFrame | PongFrame | AuthOkFrame;
 
 export interface PingFrame {
   type: "ping";
@@ -92,7 +100,15 @@ export interface AuthFrame {
   token: string;
 }
 
-export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame | AuthFrame;
+/** A delivery receipt (order and notification sockets): the order's frames up to `seq` are on screen. No answer;
+ * counts only from the order's customer (or its tracking link), forward only. */
+export interface SeenFrame {
+  type: "seen";
+  order_id: number;
+  seq: number;
+}
+
+export type ClientFrame = PingFrame | SubscribeFrame | MessageFrame | AuthFrame | SeenFrame;
 
 /** How the socket authenticates: `Sec-WebSocket-Protocol: bearer, <jwt>`, `tracking, <token>`, or the browser's
  * session cookie (no subprotocol; needs an allowed Origin, so browsers only). */
@@ -145,6 +161,7 @@ export interface EventMap {
   chat: ChatMessageFrame;
   presence: PresenceFrame;
   stuck: OrderStuckFrame;
+  seen: OrderSeenFrame;
   error: ErrorFrame;
   auth: AuthOkFrame;
   open: OpenDetail;
@@ -181,6 +198,14 @@ export interface OrderStreamOptions {
   inBandRefresh?: boolean;
   /** ms before the token's `exp` to refresh it in band (default 60000) */
   refreshBefore?: number;
+  /** Delivery receipts: after the "status" listeners ran (the page rendered the frame), and on an order socket at
+   * each open for its position, send {"type":"seen"} with the order's highest seq, while isShown(). Default false. */
+  ackSeen?: boolean;
+  /** ms between receipts (default 500): a replay's frames are acknowledged in one, several orders one by one */
+  ackInterval?: number;
+  /** whether the page is on screen now (default: document.visibilityState !== "hidden"; outside a browser, true);
+   * receipts wait while it is not, and go out on the document's next visibilitychange */
+  isShown?: () => boolean;
   /** default true: a frame of an order with no position subscribes it from 0 (rule 8). false: it is passed on as a
    * `frame` event only (no `status`), for a list of latest statuses that re-reads GET /api/orders/ on every open. */
   followUnseen?: boolean;
@@ -202,6 +227,7 @@ export declare const DEFAULTS: Readonly<{
   connectTimeout: number;
   backoffBase: number;
   backoffMax: number;
+  ackInterval: number;
   subscribeBatch: number;
   subscribePaceMs: number;
 }>;
@@ -234,4 +260,7 @@ export declare class OrderStream {
   follow(orderId: number, afterSeq?: number): void;
   /** false when no socket is open (frames are not queued) */
   send(frame: ClientFrame): boolean;
+  /** a delivery receipt for the order up to seq: sent now or as soon as a socket is open, the page shown and
+   * ackInterval passed; a seq not above the last acknowledged is dropped */
+  seen(orderId: number, seq: number): void;
 }

@@ -1,7 +1,8 @@
 // The order-tracking socket client: one OrderStream per socket (an order, the user's notifications, or a chat
 // room). It implements docs/protocol.md's "Resuming after a disconnect" rule set: the last applied seq per order,
 // after_seq / subscribe on reconnect, repeats dropped, frames ahead held until the gap fills, order.reset,
-// backoff with jitter that only a pong resets, no retry on 4003/4004, a fresh token after 4001, a pong deadline.
+// backoff with jitter that only a pong resets, no retry on 4003/4004, a fresh token after 4001, a pong deadline,
+// and the delivery receipts (`seen`) of what the page has shown.
 // No dependencies: the global WebSocket (browsers, Node 22+) or the `WebSocket` option (the `ws` package).
 
 const ORDER_PATH = /\/ws\/orders\/(\d+)\/$/;
@@ -22,12 +23,19 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10_000,
   backoffBase: 250,
   backoffMax: 30_000,
+  // At most one `seen` receipt every `ackInterval`: with the subscribes above, a client stays under the limit.
+  ackInterval: 500,
   // Subscribes sent when a notification socket opens: `subscribeBatch` at once, as many again every
   // `subscribePaceMs`. The server closes a socket with 4008 past 10 frames/s in bursts of 20 (docs/protocol.md,
   // "Limits"), so a client that follows many orders must not send one subscribe per order all at once.
   subscribeBatch: 8,
   subscribePaceMs: 1_000,
 });
+
+/** Whether the page is on screen: a background tab has shown nothing yet. Outside a browser, always. */
+function pageShown() {
+  return globalThis.document?.visibilityState !== "hidden";
+}
 
 /** A JWT's `exp` (epoch seconds), read without verifying it (the server does); undefined if it has none. */
 export function tokenExpiry(token) {
@@ -99,6 +107,16 @@ export class OrderStream {
       if (!this.last.has(orderId)) this.last.set(orderId, 0);
       this.orderId = orderId;
     }
+    // Delivery receipts (`seen`): with ackSeen, every applied frame (and, at each open, an order socket's position)
+    // is acknowledged after the "status" listeners ran, i.e. after the page rendered it, while the page is shown.
+    this.ackSeen = Boolean(options.ackSeen);
+    this.ackInterval = options.ackInterval ?? DEFAULTS.ackInterval;
+    this.isShown = typeof options.isShown === "function" ? options.isShown : pageShown;
+    this.acked = new Map(); // order id → highest seq acknowledged to the server
+    this.unacked = new Map(); // order id → highest seq to acknowledge
+    this.ackTimer = null;
+    this.lastAckAt = -Infinity;
+    this.onVisible = () => this.flushSeen();
     this.held = new Map(); // order id → Map(seq → frame), frames ahead of last + 1
     this.listeners = new Map();
     this.attempt = 0; // reconnects since the last pong: the backoff exponent
@@ -112,8 +130,9 @@ export class OrderStream {
     }
   }
 
-  /** Listen to "frame" (every frame), "status" (an applied order.status), "reset", "chat", "presence",
-   * "open", "close", "reconnect", "stop"; returns a function that removes the listener. */
+  /** Listen to "frame" (every frame), "status" (an applied order.status), "reset", "chat", "presence", "stuck",
+   * "seen" (staff: a customer's receipt), "open", "close", "reconnect", "stop"; returns a function that removes
+   * the listener. */
   on(event, listener) {
     if (!this.listeners.has(event)) this.listeners.set(event, new Set());
     this.listeners.get(event).add(listener);
@@ -138,8 +157,39 @@ export class OrderStream {
 
   start() {
     if (this.state !== "idle") return this;
+    globalThis.document?.addEventListener?.("visibilitychange", this.onVisible);
     this.connect();
     return this;
+  }
+
+  /** A delivery receipt: the order's frames up to `seq` are on screen. Sent at once, or (within ackInterval of the
+   * last receipts, while no socket is open or the page is hidden) as soon as it may be; a seq not above what was
+   * acknowledged already is dropped. The server ignores receipts from anyone but the order's customer. */
+  seen(orderId, seq) {
+    if (!(seq > Math.max(this.acked.get(orderId) ?? 0, this.unacked.get(orderId) ?? 0))) return;
+    this.unacked.set(orderId, seq);
+    this.scheduleSeen();
+  }
+
+  scheduleSeen() {
+    if (this.ackTimer !== null) return; // a round is due: it takes the highest seq
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.flushSeen();
+    }, Math.max(0, this.lastAckAt + this.ackInterval - Date.now()));
+  }
+
+  /** One receipt, for the order waiting longest: receipts count against the socket's frame limit. */
+  flushSeen() {
+    if (this.state !== "open" || !this.unacked.size || !this.isShown()) return; // the next open or show sends it
+    const [orderId, seq] = this.unacked.entries().next().value;
+    this.unacked.delete(orderId);
+    if (seq > (this.acked.get(orderId) ?? 0)) {
+      this.send({ type: "seen", order_id: orderId, seq });
+      this.acked.set(orderId, seq);
+    }
+    this.lastAckAt = Date.now();
+    if (this.unacked.size) this.scheduleSeen();
   }
 
   /** Close for good: no reconnect. */
@@ -224,6 +274,13 @@ export class OrderStream {
       this.state = "open";
       this.emit("open", { connection: this.connections, reconnect: this.connections > 1 });
       if (this.kind === "notifications") this.subscribeAll(socket);
+      if (this.ackSeen && this.kind === "order") {
+        // The seq the page was rendered with (its position) is on screen too. A notification socket acknowledges only
+        // what it applies: one receipt per order it follows at every open would crowd out its subscribes.
+        const shown = this.last.get(this.orderId);
+        if (shown > 0) this.seen(this.orderId, shown);
+      }
+      this.flushSeen();
       ping(); // at once: the first pong is what proves the server took us (a refused socket opens, then closes)
       this.every(this.timing.pingInterval, ping, socket);
       if (this.inBandRefresh) this.scheduleRefresh(socket, tokenExpiry(this.auth.bearer));
@@ -277,6 +334,7 @@ export class OrderStream {
     else if (frame.type === "chat.message") this.emit("chat", frame);
     else if (frame.type === "presence") this.emit("presence", frame);
     else if (frame.type === "order.stuck") this.emit("stuck", frame);
+    else if (frame.type === "order.seen") this.emit("seen", frame);
     else if (frame.type === "error") this.emit("error", frame);
     else if (frame.type === "auth.ok") this.authOk(frame);
   }
@@ -335,6 +393,7 @@ export class OrderStream {
   apply(frame) {
     this.last.set(frame.order_id, frame.seq);
     this.emit("status", frame);
+    if (this.ackSeen) this.seen(frame.order_id, frame.seq); // the listeners rendered it
   }
 
   reset(frame) {
@@ -342,6 +401,9 @@ export class OrderStream {
     // and anything held belongs to the old log.
     this.last.set(frame.order_id, frame.seq);
     this.held.delete(frame.order_id);
+    // Receipts past the log's end acknowledged what it no longer has: the next ones must go out again.
+    if ((this.acked.get(frame.order_id) ?? 0) > frame.seq) this.acked.set(frame.order_id, frame.seq);
+    if ((this.unacked.get(frame.order_id) ?? 0) > frame.seq) this.unacked.delete(frame.order_id);
     this.emit("reset", frame);
   }
 
@@ -402,6 +464,9 @@ export class OrderStream {
     this.socket = null;
     this.state = "stopped";
     this.clearTimers();
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    globalThis.document?.removeEventListener?.("visibilitychange", this.onVisible);
     if (socket) {
       try {
         socket.close(1000);

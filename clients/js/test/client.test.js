@@ -74,6 +74,27 @@ test("live frames arrive once and in seq order on the order socket and the notif
   assert.equal(order.stream.position(customer.order_id), 4);
 });
 
+/** The order's seen seq on the server once it is `seq`, or what it is after `timeout`. */
+async function storedReceipt(orderId, seq, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const stored = (await control("seen", { order_id: orderId })).seq;
+    if (stored === seq || Date.now() > deadline) return stored;
+    await sleep(50);
+  }
+}
+
+test("with ackSeen the server records what the customer's page was rendered with and each change it applied", async () => {
+  const customer = await control("customer");
+  const order = watch({ url: orderUrl(customer.order_id), auth: { bearer: customer.token }, ackSeen: true,
+                        positions: { [customer.order_id]: 1 } });
+  await until(() => order.seen.pongs, "the socket to answer a ping");
+  assert.equal(await storedReceipt(customer.order_id, 1), 1);
+  for (const to of ["confirmed", "preparing"]) await control("change", { order_id: customer.order_id, to });
+  await until(() => applied(order.seen, customer.order_id).length === 2, "two changes");
+  assert.equal(await storedReceipt(customer.order_id, 3), 3);
+});
+
 test("a browser's session cookie authenticates without a subprotocol", async () => {
   const customer = await control("customer");
   const { cookie, origin } = await control("session", { user: customer.user });

@@ -23,5 +23,10 @@ void sent;
 stream.start().stop();
 new OrderStream({ url: "wss://x/ws/orders/1/", auth: { bearer: "t" }, getToken: async () => "u", inBandRefresh: true,
                   refreshBefore: 30_000 });
+const acking = new OrderStream({ url: "wss://x/ws/orders/1/", auth: { tracking: "t" }, ackSeen: true, ackInterval: 100,
+                                 isShown: () => true });
+acking.seen(1, 2);
+const receipt: boolean = acking.send({ type: "seen", order_id: 1, seq: 2 });
+void receipt;
 const list = new OrderStream({ url: "wss://x/ws/notifications/", followUnseen: false });
 list.reconnect();

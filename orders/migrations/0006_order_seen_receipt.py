@@ -1,0 +1,18 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("orders", "0005_intake_api_keys_idempotency")]
+
+    operations = [
+        migrations.AddField(
+            model_name="order",
+            name="seen_seq",
+            field=models.PositiveIntegerField(default=0, editable=False),
+        ),
+        migrations.AddField(
+            model_name="order",
+            name="seen_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+    ]
