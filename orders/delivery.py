@@ -64,11 +64,12 @@ def offer_email_fallback(event: OrderEvent) -> bool:
     """After a push: if the customer has no live socket that shows this order, enqueue the change by e-mail.
 
     Live means a /ws/notifications/ stream, or the order's own page or chat (`Presence.reaches`). Creation
-    (the first event) is not a change and sends nothing.
+    (the first event) is not a change and sends nothing; neither does an `order.updated` event (shipment, ETA):
+    the status e-mails are about status changes, and the page shows the rest when next opened.
     """
     from orders.tasks import email_order_update  # orders.tasks imports this module
 
-    if not event.from_status or event.emailed_at is not None:
+    if not event.is_status_change or event.emailed_at is not None:
         return False
     if presence().reaches(user_id=event.order.customer_id, order_id=event.order_id):
         return False

@@ -3,7 +3,8 @@ messages to frames.
 
     BaseConsumer                 auth, frame limits, JSON parsing, client frames by type, ping
       WatchingConsumer           counts as watching (presence); staff get `presence` frames
-        EventStreamConsumer      order.status frames once and in order (streams.StreamPositions), replay, reset
+        EventStreamConsumer      order.status / order.updated frames once and in seq order (streams.StreamPositions),
+                                 replay, reset
           NotificationConsumer   /ws/notifications/   the user's orders (staff: all); `subscribe`
           OrderConsumer          /ws/orders/<id>/     one order, resumable with ?after_seq
           TrackingConsumer       /ws/orders/<id>/     the same for a guest tracking link: read-only, no presence
@@ -321,7 +322,8 @@ class WatchingConsumer(BaseConsumer):
 
 
 class EventStreamConsumer(WatchingConsumer):
-    """Sends `order.status` frames once and in seq order per order, whatever arrives twice or out of order.
+    """Sends the order's event frames (`order.status`, `order.updated`: one seq stream) once and in seq order per
+    order, whatever arrives twice or out of order.
 
     Delivery from the worker is at least once and two pushes can overtake each other; a connection remembers
     what it sent (`streams.StreamPositions`), drops repeats and fills a gap from the event log. The position check
@@ -377,7 +379,7 @@ class EventStreamConsumer(WatchingConsumer):
                 if current < after_seq:
                     await self.reset(order_id, current)
             for event in events:
-                await self.send_text(json.dumps(frames.status_frame(event)))
+                await self.send_text(json.dumps(frames.event_frame(event)))
                 self.stream.sent(order_id, event.seq)
             if len(events) < settings.REPLAY_LIMIT:
                 return
