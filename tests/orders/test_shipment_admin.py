@@ -50,3 +50,15 @@ def test_a_bad_eta_in_the_change_form_is_a_form_error(staff: Any, alice_order: O
         alice_order, eta_0="not a date", eta_1="16:00"))
     assert response.status_code == 200 and "eta" in response.context["adminform"].form.errors
     assert OrderEvent.objects.filter(order=alice_order).count() == 1
+
+
+def test_an_order_added_in_the_admin_starts_with_its_shipment_in_event_1(staff: Any, alice: Any) -> None:
+    data = {"customer": str(alice.pk), "status": "pending", "shipping_address": "", "internal_note": "",
+            "carrier": "GLS", "tracking_number": "ZX1", "promised_at_0": "2026-12-04", "promised_at_1": "12:00"}
+    for prefix in ("items", "events", "chat_messages"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = staff_client(staff).post("/admin/orders/order/add/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    order = Order.objects.get(customer=alice)
+    assert (order.carrier, order.tracking_number, order.promised_at, order.seq) == (
+        "GLS", "ZX1", datetime(2026, 12, 4, 12, tzinfo=UTC), 1)
