@@ -24,7 +24,7 @@ from accounts.api_auth import require_scope
 from accounts.models import ApiKey, Scope
 from integrations import tracking
 from orders import idempotency, selectors, services
-from orders.models import Order, OrderEvent
+from orders.models import SHIPMENT_FIELDS, Order, OrderEvent
 from orders.schemas import (
     DuplicateOrder,
     Error,
@@ -263,8 +263,13 @@ def create_order(
     if idempotency_key is None:
         answer = intake()
     else:
-        fingerprint = idempotency.fingerprint(method="POST", path=request.path,
-                                              body=payload.model_dump(mode="json"))
+        body = payload.model_dump(mode="json")
+        # Shipment fields left at their defaults are left out, so a request stored before they existed keeps
+        # its fingerprint (a retry across the upgrade gets its first answer, not a 422).
+        for name in SHIPMENT_FIELDS:
+            if body.get(name) in ("", None):
+                body.pop(name, None)
+        fingerprint = idempotency.fingerprint(method="POST", path=request.path, body=body)
         try:
             answer, _ = idempotency.answer_once(owner=_owner(caller), key=idempotency_key,
                                                 fingerprint=fingerprint, run=intake)

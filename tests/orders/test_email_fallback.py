@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -141,3 +142,17 @@ async def test_staff_watching_the_order_does_not_stand_in_for_the_customer(
     assert [message.to for message in mail.outbox] == [["alice@example.com"]]
     await staff_page.close()
     await staff_stream.close()
+
+
+def test_a_status_email_names_the_carrier_tracking_link_and_eta_when_known(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    services.update_order(order=alice_order, changes={"carrier": "UPS", "tracking_number": "1Z9",
+                                                      "eta": datetime(2026, 12, 3, 16, tzinfo=UTC)}, actor=staff)
+    assert mail.outbox == []  # the update itself sends no status e-mail
+    change(alice_order, "confirmed", staff)
+    (message,) = mail.outbox
+    assert "Carrier: UPS, tracking number 1Z9 (https://www.ups.com/track?tracknum=1Z9)\n" in message.body
+    assert "Expected delivery: 3 December 2026, 16:00 UTC\n" in message.body
+    ((html, _kind),) = message.alternatives
+    assert 'tracking number <a href="https://www.ups.com/track?tracknum=1Z9">1Z9</a>' in str(html)

@@ -12,7 +12,9 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from accounts import apikeys, tokens
-from orders.models import Order, OrderEvent
+from orders import idempotency
+from orders.models import IdempotencyKey, Order, OrderEvent
+from orders.schemas import OrderIn
 from tests.helpers import make_user
 
 ETA = "2026-12-03T16:00:00+00:00"
@@ -143,3 +145,15 @@ def test_intake_refuses_a_time_without_offset(writer: str) -> None:
                              headers=bearer(writer))
     assert response.status_code == 422
     assert "eta" in [error["loc"][-1] for error in response.json()["errors"]]
+
+
+def test_an_intake_without_shipment_fields_keeps_the_fingerprint_it_had_before_they_existed(writer: str) -> None:
+    body = {"customer": {"email": "dana@example.com", "name": ""}, "items": [{"name": "Tea", "quantity": 1,
+            "unit_price": "1.00"}], "external_ref": "", "shipping_address": "", "currency": "EUR"}
+    before = idempotency.fingerprint(method="POST", path="/api/orders/",
+                                     body=OrderIn.model_validate(body).model_dump(mode="json", exclude={
+                                         "carrier", "tracking_number", "promised_at", "eta"}))
+    created = Client().post("/api/orders/", data=json.dumps(body), content_type="application/json",
+                            headers={**bearer(writer), "Idempotency-Key": "k-1"})
+    assert created.status_code == 201
+    assert IdempotencyKey.objects.get(key="k-1").fingerprint == before
