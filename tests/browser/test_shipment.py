@@ -71,6 +71,11 @@ async def test_the_order_page_shows_shipment_and_prices_in_german_and_applies_an
     assert await page.locator("#tracking-number a").count() == 0
     await expect(page.locator("#eta")).to_have_text("Noch nicht bekannt")
     assert await page.evaluate("window.notReloaded") is True
+    # German's long labels and a long tracking number still fit a phone's width.
+    await update(alice_order, staff, tracking_number="00340434161234567890123456789012345678901234567890")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(page.locator("#tracking-number")).to_contain_text("003404341612345678901234")
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 async def test_a_tracking_link_shows_shipment_in_the_orders_currency_and_follows_updates(
