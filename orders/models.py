@@ -116,9 +116,12 @@ class Order(models.Model):
     external_ref = models.CharField(max_length=100, blank=True, default="")
     currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code of the prices.")
     # Shipment and promise (SHIPMENT_FIELDS): written at creation, then only by orders.services.update_order.
-    carrier = models.CharField(max_length=TEXT_LIMITS["carrier"], blank=True, default="",
+    # Defaults in the database too: the previous release's processes, running beside this one during an upgrade
+    # (docs/operations.md), insert rows without these columns.
+    carrier = models.CharField(max_length=TEXT_LIMITS["carrier"], blank=True, default="", db_default="",
                                help_text="E.g. DHL, UPS, DPD.")
-    tracking_number = models.CharField(max_length=TEXT_LIMITS["tracking_number"], blank=True, default="")
+    tracking_number = models.CharField(max_length=TEXT_LIMITS["tracking_number"], blank=True, default="",
+                                       db_default="")
     promised_at = models.DateTimeField(null=True, blank=True, help_text="When delivery was promised to the customer.")
     eta = models.DateTimeField(null=True, blank=True, help_text="When delivery is now expected.")
     internal_note = models.TextField(blank=True, help_text="Staff only; never sent to customers.")
@@ -232,10 +235,11 @@ class OrderEvent(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATUS)
+    # Defaults in the database too, for the previous release's inserts during an upgrade (as Order.carrier).
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATUS, db_default=Kind.STATUS)
     # An `updated` event's changed fields as clients get them (JSON: text, ISO 8601 times or null), with
     # `carrier_tracking_url` when the carrier or the number changed. Empty for a status change.
-    changes = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(default=dict, db_default={}, blank=True)
     # A status change's before and after; an `updated` event has the order's status, unchanged, in both.
     from_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=Status.choices)

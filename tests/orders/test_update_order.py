@@ -133,3 +133,21 @@ def test_updated_event_gets_an_order_updated_webhook_and_no_status_email(
 ])
 def test_known_carriers_link_their_tracking_page(carrier: str, number: str, url: str | None) -> None:
     assert carriers.carrier_tracking_url(carrier, number) == url
+
+
+def test_the_previous_releases_inserts_without_the_new_columns_still_work(alice: Any, alice_order: Order) -> None:
+    """During an upgrade the old processes write rows without carrier, tracking_number, kind or changes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO orders_orderevent (order_id, seq, from_status, to_status, created_at) "
+                       "VALUES (%s, 2, 'pending', 'confirmed', now()) RETURNING id", [alice_order.pk])
+        event_id = cursor.fetchone()[0]
+        cursor.execute("INSERT INTO orders_order (number, customer_id, status, seq, shipping_address, external_ref, "
+                       "currency, internal_note, created_at, updated_at) VALUES ('ORD-OLD00001', %s, 'pending', 1, "
+                       "'', '', 'EUR', '', now(), now()) RETURNING id", [alice.pk])
+        order_id = cursor.fetchone()[0]
+    event = OrderEvent.objects.get(pk=event_id)
+    assert (event.kind, event.changes, event.is_status_change) == (OrderEvent.Kind.STATUS, {}, True)
+    old = Order.objects.get(pk=order_id)
+    assert (old.carrier, old.tracking_number, old.promised_at, old.eta) == ("", "", None, None)
