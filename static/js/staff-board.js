@@ -4,7 +4,7 @@
 // page's render, then each reconcile) from GET /api/orders/?updated_since=, so changes made while it was
 // disconnected are shown (and highlighted) too, whichever orders they touch.
 
-import { LiveSocket } from "./live-socket.js";
+import { liveStream } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
 import { localizeTimes, pageData, timeElement } from "./format.js";
 import { fetchAllOrders, fetchOrder, oneAtATime, sinceBefore } from "./orders-api.js";
@@ -159,8 +159,12 @@ const reconcile = oneAtATime(async () => {
   asOf = read.asOf;
 });
 
-new LiveSocket({
-  url: () => "/ws/notifications/",
+// Rows keep their own seq (applyStatus drops anything not newer), and every open reconciles from the order list:
+// so no order is subscribed for a replay (followUnseen: false), which for 200 rows would also be 200 frames on
+// every reconnect.
+liveStream({
+  path: "/ws/notifications/",
+  followUnseen: false,
   onState: (state, detail) => indicator("board", state, detail),
   onOpen: () => reconcile(),
   onFrame(frame) {
@@ -169,4 +173,4 @@ new LiveSocket({
     else if (frame.type === "chat.message") applyChat(frame);
     else if (frame.type === "order.stuck") applyStuck(frame);
   },
-}).start();
+});
