@@ -14,7 +14,8 @@ from orders.models import Order, OrderEvent
 # The event types a webhook endpoint may subscribe to (docs/integration.md).
 ORDER_CREATED = "order.created"
 ORDER_STATUS = "order.status"
-EVENT_TYPES = (ORDER_CREATED, ORDER_STATUS)
+ORDER_UPDATED = "order.updated"
+EVENT_TYPES = (ORDER_CREATED, ORDER_STATUS, ORDER_UPDATED)
 
 
 def new_webhook_secret() -> str:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from integrations import tracking
 from orders import selectors
-from orders.views import order_page_data, progress_steps
+from orders.views import not_known, order_page_data, progress_steps
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 @require_GET
 @never_cache
 def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
-    """The customer's order page in guest mode: status, timeline and items; no chat, no address, no other
-    orders, nothing of the customer's account."""
+    """The customer's order page in guest mode: status, timeline, items, and the delivery (carrier, tracking number,
+    promised date, ETA: what a tracking link is for); no chat, no address, no other orders, nothing of the
+    customer's account."""
     try:
         order = tracking.verify(token)
     except tracking.BadTrackingToken as exc:
@@ -31,7 +32,8 @@ def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
         "guest": True,
         "order": order,
         "items": list(order.items.all()),
-        "events": selectors.events_after(order.pk, 0),
+        "not_known": not_known(),
+        "events": selectors.status_history(order.pk),
         "progress": progress_steps(),
         "support_email": settings.SUPPORT_EMAIL,
         "page_data": order_page_data(order, user="", is_staff=False, tracking=token),

@@ -23,6 +23,7 @@ from integrations.models import (
     EVENT_TYPES,
     ORDER_CREATED,
     ORDER_STATUS,
+    ORDER_UPDATED,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -43,6 +44,8 @@ class InvalidEndpoint(Exception):
 
 
 def event_type(event: OrderEvent) -> str:
+    if event.kind == OrderEvent.Kind.UPDATED:
+        return ORDER_UPDATED
     return ORDER_STATUS if event.from_status else ORDER_CREATED
 
 
@@ -50,6 +53,14 @@ def payload(event: OrderEvent) -> dict[str, Any]:
     """The webhook body of an event (docs/integration.md)."""
     order = event.order
     at = event.created_at.isoformat()
+    if event.kind == OrderEvent.Kind.UPDATED:
+        # As the `order.updated` frame: the changed fields beside the order's identity and seq.
+        return {
+            "type": ORDER_UPDATED,
+            "timestamp": at,
+            "data": {"order_id": order.pk, "number": order.number, "external_ref": order.external_ref or None,
+                     "seq": event.seq, "at": at, **event.changes},
+        }
     return {
         "type": event_type(event),
         "timestamp": at,

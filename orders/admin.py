@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.contrib.auth.models import User
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
@@ -18,7 +19,7 @@ from redis.exceptions import RedisError
 
 from integrations.admin import rotate_tracking_links, tracking_link
 from orders import delivery, services
-from orders.models import ChatMessage, Order, OrderEvent, OrderItem
+from orders.models import SHIPMENT_FIELDS, TEXT_LIMITS, ChatMessage, Order, OrderEvent, OrderItem
 from orders.states import IllegalTransition, Status, check_transition
 
 if TYPE_CHECKING:
@@ -37,6 +38,17 @@ class OrderAdminForm(forms.ModelForm):
         help_text="Sent to the order's chat as you when you save; the customer sees it live (or on their next visit).",
     )
 
+    # Not written by the form either: OrderAdmin.save_model changes them through services.update_order, which
+    # records the order.updated event that open pages are pushed.
+    carrier = forms.CharField(max_length=TEXT_LIMITS["carrier"], required=False,
+                              help_text="E.g. DHL, UPS, FedEx, DPD, GLS, USPS, Royal Mail: those link the tracking "
+                                        "number to the carrier's tracking page.")
+    tracking_number = forms.CharField(max_length=TEXT_LIMITS["tracking_number"], required=False)
+    promised_at = forms.SplitDateTimeField(required=False, widget=AdminSplitDateTime,
+                                           label="Promised delivery", help_text="What the customer was promised.")
+    eta = forms.SplitDateTimeField(required=False, widget=AdminSplitDateTime, label="ETA",
+                                   help_text="When delivery is now expected.")
+
     class Meta:
         model = Order
         fields = ["customer", "external_ref", "shipping_address", "internal_note"]
@@ -45,6 +57,11 @@ class OrderAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["status"].initial = self.instance.status
+            for name in SHIPMENT_FIELDS:
+                self.fields[name].initial = getattr(self.instance, name)
+
+    def shipment(self) -> dict[str, Any]:
+        return {name: self.cleaned_data.get(name) for name in SHIPMENT_FIELDS}
 
     def clean_status(self) -> str:
         status: str = self.cleaned_data["status"]
@@ -67,10 +84,10 @@ class OrderEventInline(admin.TabularInline):
     model = OrderEvent
     extra = 0
     can_delete = False
-    fields = ["seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
+    fields = ["seq", "kind", "from_status", "to_status", "changes", "actor", "api_key", "created_at", "published_at"]
     readonly_fields = fields  # type: ignore[assignment]  # names only, no field groups
     ordering = ["-seq"]
-    verbose_name = "status event"
+    verbose_name = "event"
     verbose_name_plural = "Status timeline"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -183,7 +200,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["status", AwaitingReplyFilter, "created_at"]
     search_fields = ["number", "external_ref", "customer__username", "customer__email", "customer__last_name"]
     readonly_fields = ["number", "seq", "seen_by_customer", "status_changed_at", "created_at", "updated_at",
-                       "tracking_link", "watching_now", "chat_history"]
+                       "tracking_link", "carrier_tracking_link", "watching_now", "chat_history"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
     actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders, rotate_tracking_links]
@@ -198,8 +215,9 @@ class OrderAdmin(admin.ModelAdmin):
     def awaiting_reply(self, obj: Order) -> bool:
         return getattr(obj, "last_chat_from_staff", None) is False
 
-    # The form shows status but never writes it to the model: save_model changes it through the service.
-    exclude = ["status"]
+    # The form shows status and the shipment fields but never writes them to the model: save_model changes them
+    # through the services.
+    exclude = ["status", *SHIPMENT_FIELDS]
 
     def get_fields(self, request: HttpRequest, obj: Order | None = None) -> _FieldGroups:
         fields = [name for name in super().get_fields(request, obj) if name != "status"]
@@ -209,12 +227,17 @@ class OrderAdmin(admin.ModelAdmin):
         status = form.cleaned_data["status"]
         if not change:
             obj.status = status  # a new order starts at the chosen status (its event 1)
+            for name, value in form.shipment().items():  # and with its shipment, in that event too
+                setattr(obj, name, value.strip() if isinstance(value, str) else value)
         super().save_model(request, obj, form, change)
         if change and status != obj.status:
             try:
                 services.change_status(order=obj, to=status, actor=staff_user(request))
             except IllegalTransition as exc:  # another change won the row lock since the form was checked
                 self.message_user(request, f"Status not changed: {exc.reason}", messages.ERROR)
+        if change:
+            # Only what differs is recorded (one order.updated event); an unchanged form records nothing.
+            services.update_order(order=obj, changes=form.shipment(), actor=staff_user(request))
         reply = form.cleaned_data.get("reply", "").strip()
         if reply:
             services.post_chat_message(order_id=obj.pk, sender=staff_user(request), text=reply)
@@ -228,6 +251,13 @@ class OrderAdmin(admin.ModelAdmin):
         if obj.seen_seq >= obj.seq:
             return f"all (seq {obj.seen_seq}), {date_format(localtime(obj.seen_at), 'DATETIME_FORMAT')}"
         return f"up to seq {obj.seen_seq} of {obj.seq}, {date_format(localtime(obj.seen_at), 'DATETIME_FORMAT')}"
+
+    @admin.display(description="Carrier tracking")
+    def carrier_tracking_link(self, obj: Order) -> str:
+        url = obj.carrier_tracking_url
+        if url is None:
+            return "-" if not obj.tracking_number else "no known tracking page for this carrier"
+        return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', url, obj.tracking_number)
 
     @admin.display(description="Chat history")
     def chat_history(self, obj: Order) -> str:
@@ -273,8 +303,9 @@ class ChatMessageAdmin(admin.ModelAdmin):
 class OrderEventAdmin(admin.ModelAdmin):
     """The outbox, for ops: which events were pushed and when."""
 
-    list_display = ["order", "seq", "from_status", "to_status", "actor", "api_key", "created_at", "published_at"]
-    list_filter = ["to_status", ("published_at", admin.EmptyFieldListFilter)]
+    list_display = ["order", "seq", "kind", "from_status", "to_status", "actor", "api_key", "created_at",
+                    "published_at"]
+    list_filter = ["kind", "to_status", ("published_at", admin.EmptyFieldListFilter)]
     search_fields = ["order__number"]
     list_select_related = ["order", "actor", "api_key"]
 

@@ -67,11 +67,12 @@ def offer_email_fallback(event: OrderEvent) -> bool:
     if they have one, check the receipt later (check_seen_later). True if an e-mail was enqueued now.
 
     Live means a /ws/notifications/ stream, or the order's own page or chat (`Presence.reaches`). Creation
-    (the first event) is not a change and sends nothing.
+    (the first event) is not a change and sends nothing; neither does an `order.updated` event (shipment, ETA):
+    the status e-mails are about status changes, and the page shows the rest when next opened.
     """
     from orders.tasks import email_order_update  # orders.tasks imports this module
 
-    if not event.from_status or event.emailed_at is not None:
+    if not event.is_status_change or event.emailed_at is not None:
         return False
     if presence().reaches(user_id=event.order.customer_id, order_id=event.order_id):
         check_seen_later(event)

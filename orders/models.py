@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from orders.carriers import carrier_tracking_url
 from orders.signals import status_changed
 from orders.states import Status
 
@@ -32,6 +33,20 @@ LOG_POSITION = ("status", "seq")
 # stale copy (an admin form opened before the customer looked) cannot move it back.
 RECEIPT = ("seen_seq", "seen_at")
 
+# What an order promises and how it ships: only orders.services.update_order writes these (with an
+# `order.updated` event on the order's seq stream), so a change always reaches the open pages.
+SHIPMENT_FIELDS = ("carrier", "tracking_number", "promised_at", "eta")
+# Never written by a plain save() of an existing order: a stale copy cannot rewind them.
+SERVICE_WRITTEN = (*STATUS_STAMP, *SHIPMENT_FIELDS, *RECEIPT)
+GUARDED = (*LOG_POSITION, *SHIPMENT_FIELDS)
+# The text shipment fields' lengths (the API schema and the service check them too).
+TEXT_LIMITS = {"carrier": 50, "tracking_number": 100}
+
+UPDATE_ORDER_HINT = (
+    "Change an order's carrier, tracking number, promise or ETA with orders.services.update_order(order=..., "
+    "changes=..., actor=...): it records the OrderEvent that clients are pushed."
+)
+
 CHANGE_STATUS_HINT = (
     "Change an order's status with orders.services.change_status(order=..., to=..., actor=...): it checks the "
     "state machine and records the OrderEvent that clients are pushed."
@@ -43,9 +58,13 @@ class StatusWriteRefused(Exception):
 
 
 def refuse_status_write(fields: Iterable[str], how: str) -> None:
-    written = sorted(set(fields) & set(LOG_POSITION))
+    fields = set(fields)
+    written = sorted(fields & set(LOG_POSITION))
     if written:
         raise StatusWriteRefused(f"{how} cannot write {', '.join(written)}. {CHANGE_STATUS_HINT}")
+    shipment = sorted(fields & set(SHIPMENT_FIELDS))
+    if shipment:
+        raise StatusWriteRefused(f"{how} cannot write {', '.join(shipment)}. {UPDATE_ORDER_HINT}")
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
@@ -88,6 +107,11 @@ class OrderQuerySet(models.QuerySet["Order"]):
         of the order, so `updated_since` readers and the staff position check do not re-read it for one."""
         return super().update(seen_seq=seq, seen_at=at)
 
+    def write_update(self, *, seq: int, at: datetime, fields: dict[str, Any]) -> int:
+        """The write of orders.services.update_order (shipment fields), which holds the row lock and writes
+        event `seq`."""
+        return super().update(seq=seq, updated_at=at, **fields)
+
 
 class Order(models.Model):
     number = models.CharField(max_length=20, unique=True, editable=False, default=new_order_number)
@@ -99,12 +123,21 @@ class Order(models.Model):
     # The shop's own id for the order (intake); unique among orders that have one.
     external_ref = models.CharField(max_length=100, blank=True, default="")
     currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code of the prices.")
+    # Shipment and promise (SHIPMENT_FIELDS): written at creation, then only by orders.services.update_order.
+    # Defaults in the database too: the previous release's processes, running beside this one during an upgrade
+    # (docs/operations.md), insert rows without these columns.
+    carrier = models.CharField(max_length=TEXT_LIMITS["carrier"], blank=True, default="", db_default="",
+                               help_text="E.g. DHL, UPS, DPD.")
+    tracking_number = models.CharField(max_length=TEXT_LIMITS["tracking_number"], blank=True, default="",
+                                       db_default="")
+    promised_at = models.DateTimeField(null=True, blank=True, help_text="When delivery was promised to the customer.")
+    eta = models.DateTimeField(null=True, blank=True, help_text="When delivery is now expected.")
     internal_note = models.TextField(blank=True, help_text="Staff only; never sent to customers.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The highest seq the customer's page (or a guest's tracking page) reported shown, and when: a delivery receipt.
-    seen_seq = models.PositiveIntegerField(default=0, editable=False)
+    seen_seq = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
@@ -125,8 +158,9 @@ class Order(models.Model):
         return self.number or f"Order #{self.pk}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """A new order is written with its first event (seq 1). An existing one never writes its status stamp
-        here: changing the status is refused (use change_status), and a stale copy cannot rewind it."""
+        """A new order is written with its first event (seq 1). An existing one never writes its status stamp or
+        its shipment fields here: changing them is refused (use change_status, update_order), and a stale copy
+        cannot rewind them."""
         if self._state.adding:
             with transaction.atomic(using=kwargs.get("using")):
                 self.seq, self.status_changed_at = 1, timezone.now()
@@ -142,7 +176,7 @@ class Order(models.Model):
         if update_fields is None:
             kwargs["update_fields"] = [
                 field.name for field in self._meta.concrete_fields
-                if not field.primary_key and field.name not in STATUS_STAMP and field.name not in RECEIPT
+                if not field.primary_key and field.name not in SERVICE_WRITTEN
             ]
         else:
             refuse_status_write(update_fields, "Order.save(update_fields=...)")
@@ -160,12 +194,18 @@ class Order(models.Model):
         self.remember_status_stamp()
 
     def remember_status_stamp(self) -> None:
-        """Note the status and seq as stored, so save() can tell a status changed in memory from a stored one."""
-        self._stored_stamp = {name: self.__dict__[name] for name in LOG_POSITION if name in self.__dict__}
+        """Note the status, seq and shipment fields as stored, so save() can tell one changed in memory from a
+        stored one."""
+        self._stored_stamp = {name: self.__dict__[name] for name in GUARDED if name in self.__dict__}
 
     @property
     def total(self) -> Decimal:
         return sum((item.subtotal for item in self.items.all()), Decimal("0"))
+
+    @property
+    def carrier_tracking_url(self) -> str | None:
+        """The carrier's own tracking page for the tracking number, where the carrier is known (orders.carriers)."""
+        return carrier_tracking_url(self.carrier, self.tracking_number)
 
 
 class OrderItem(models.Model):
@@ -181,6 +221,10 @@ class OrderItem(models.Model):
     def subtotal(self) -> Decimal:
         return self.unit_price * self.quantity
 
+    @property
+    def line_total(self) -> Decimal:
+        return self.subtotal
+
 
 class EventDict(TypedDict):
     """An OrderEvent as clients read it, typed once: the API's `events` add `id`, the `order.status` frame
@@ -193,10 +237,21 @@ class EventDict(TypedDict):
 
 
 class OrderEvent(models.Model):
-    """One status change of an order: its history, and the outbox the push worker drains."""
+    """One change of an order, on its seq stream: a status change (`order.status`) or a change of its shipment
+    fields (`order.updated`, with `changes`). Its history, and the outbox the push worker drains."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status change"
+        UPDATED = "updated", "Shipment or promise changed"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()
+    # Defaults in the database too, for the previous release's inserts during an upgrade (as Order.carrier).
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATUS, db_default=Kind.STATUS)
+    # An `updated` event's changed fields as clients get them (JSON: text, ISO 8601 times or null), with
+    # `carrier_tracking_url` when the carrier or the number changed. Empty for a status change.
+    changes = models.JSONField(default=dict, db_default={}, blank=True)
+    # A status change's before and after; an `updated` event has the order's status, unchanged, in both.
     from_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=Status.choices)
     actor = models.ForeignKey(
@@ -219,7 +274,14 @@ class OrderEvent(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.UPDATED:
+            return f"{self.order_id}#{self.seq} updated {', '.join(sorted(self.changes))}"
         return f"{self.order_id}#{self.seq} {self.from_status or '∅'} → {self.to_status}"
+
+    @property
+    def is_status_change(self) -> bool:
+        """A change of status after creation: what status e-mails and `order.status` webhooks are about."""
+        return self.kind == self.Kind.STATUS and bool(self.from_status)
 
     def to_dict(self) -> EventDict:
         return {

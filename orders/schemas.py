@@ -3,14 +3,16 @@ for the OpenAPI document at /api/openapi.json."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Field, Schema
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, WithJsonSchema
 
+from orders.models import TEXT_LIMITS
 from orders.states import Status
 
 # Times are sent as Python's isoformat() writes them (RFC 3339, with the offset): kept as text, not re-encoded.
@@ -31,6 +33,28 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+
+
+def _in_utc(value: datetime | None) -> datetime | None:
+    # PostgreSQL takes offsets up to ±15:59, ISO 8601 up to ±23:59: store in UTC.
+    try:
+        return value.astimezone(UTC) if value is not None else None
+    except OverflowError:
+        raise ValueError("The time is out of range.") from None
+
+
+def _iso_text(value: object) -> object:
+    # Pydantic would take a number as Unix seconds: only ISO 8601 text (or null) is a time here.
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("An ISO 8601 time with its offset, e.g. 2026-12-03T16:00:00+01:00, or null.")
+    return value
+
+
+# An ISO 8601 time with its offset (a time without one is refused: whose 9 o'clock would it be?), or null.
+Moment = Annotated[AwareDatetime | None, BeforeValidator(_iso_text), AfterValidator(_in_utc),
+                   WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
+Carrier = Annotated[Text, Field(max_length=TEXT_LIMITS["carrier"], description="E.g. DHL, UPS, FedEx, DPD, GLS.")]
+TrackingNumber = Annotated[Text, Field(max_length=TEXT_LIMITS["tracking_number"])]
 
 
 def _email(value: str) -> str:
@@ -74,9 +98,13 @@ class DuplicateOrder(Schema):
 class EventOut(Schema):
     id: int
     seq: int
+    kind: Literal["status", "updated"] = Field(
+        description="`status`: a status change (as the order.status frame); `updated`: the shipment or promise "
+                    "changed (as the order.updated frame), `changes` holds what changed and the status is as it was.")
     status: Status
     previous: Status | None
     at: DateTimeText
+    changes: dict[str, str | None] | None = None
 
 
 class ItemOut(Schema):
@@ -94,6 +122,11 @@ class OrderOut(Schema):
     external_ref: str
     currency: str
     tracking_url: str | None
+    carrier: str
+    tracking_number: str
+    carrier_tracking_url: str | None = Field(description="The carrier's tracking page, where the carrier is known.")
+    promised_at: DateTimeText | None
+    eta: DateTimeText | None
     created_at: DateTimeText
     updated_at: DateTimeText
     status_changed_at: DateTimeText | None
@@ -146,3 +179,19 @@ class OrderIn(Schema):
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
     shipping_address: Text = Field("", max_length=2000)
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR.")
+    carrier: Carrier = ""
+    tracking_number: TrackingNumber = ""
+    promised_at: Moment = None
+    eta: Moment = None
+
+
+class OrderPatchIn(Schema):
+    """`PATCH /api/orders/<id>/`: the fields sent are set (`""` or null clears one), those left out are kept.
+    Any other field is refused (422): the status changes through `POST /api/orders/<id>/status/`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: Carrier | None = None
+    tracking_number: TrackingNumber | None = None
+    promised_at: Moment = None
+    eta: Moment = None

@@ -119,6 +119,11 @@ def events_after(order_id: int, after_seq: int, limit: int | None = None) -> lis
     return list(events.order_by("seq")[:limit])
 
 
+def status_history(order_id: int) -> list[OrderEvent]:
+    """The order's status changes, oldest first (its timeline; `updated` events are shown as the order's facts)."""
+    return list(OrderEvent.objects.filter(order_id=order_id, kind=OrderEvent.Kind.STATUS).order_by("seq"))
+
+
 def current_seq(order_id: int) -> int:
     return Order.objects.filter(pk=order_id).values_list("seq", flat=True).first() or 0
 

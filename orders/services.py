@@ -1,9 +1,10 @@
-"""Writes: new orders (intake), status changes (state machine, OrderEvent), the outbox mark, delivery receipts,
-chat messages, status e-mails."""
+"""Writes: new orders (intake), status changes (state machine, OrderEvent), shipment and promise changes
+(`order.updated` events), the outbox mark, delivery receipts, chat messages, status e-mails."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.models import ApiKey
-from orders.models import STATUS_STAMP, ChatMessage, Order, OrderEvent, OrderItem
+from orders.carriers import carrier_tracking_url
+from orders.models import SHIPMENT_FIELDS, STATUS_STAMP, TEXT_LIMITS, ChatMessage, Order, OrderEvent, OrderItem
 from orders.signals import chat_message_posted, status_changed
 from orders.states import Status, check_transition
 
@@ -41,6 +43,16 @@ class NewItem:
     name: str
     quantity: int
     unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """An order's shipment and promise at intake (all optional)."""
+
+    carrier: str = ""
+    tracking_number: str = ""
+    promised_at: datetime | None = None
+    eta: datetime | None = None
 
 
 class DuplicateExternalRef(Exception):
@@ -78,6 +90,7 @@ def create_order(
     shipping_address: str = "",
     currency: str = "EUR",
     external_ref: str = "",
+    shipment: Shipment = Shipment(),
     actor: Actor,
 ) -> Order:
     """Write a new order with its items and its first event (seq 1, `pending`) in one transaction, which
@@ -86,7 +99,9 @@ def create_order(
     try:
         with transaction.atomic():
             order = Order(customer=customer, shipping_address=shipping_address, currency=currency,
-                          external_ref=external_ref)
+                          external_ref=external_ref, carrier=shipment.carrier.strip(),
+                          tracking_number=shipment.tracking_number.strip(), promised_at=shipment.promised_at,
+                          eta=shipment.eta)
             order.save()  # writes the first event and sends status_changed (Order.save)
             OrderItem.objects.bulk_create(
                 [OrderItem(order=order, name=item.name, quantity=item.quantity, unit_price=item.unit_price)
@@ -111,6 +126,7 @@ def take_order(
     shipping_address: str = "",
     currency: str = "EUR",
     external_ref: str = "",
+    shipment: Shipment = Shipment(),
     actor: Actor,
 ) -> Order:
     """Intake: a shop's order for the customer with this e-mail address (found, or made without a password), in
@@ -121,7 +137,7 @@ def take_order(
             raise DuplicateExternalRef(taken)
         customer = customer_for_email(email=email, name=name)
         return create_order(customer=customer, items=items, shipping_address=shipping_address, currency=currency,
-                            external_ref=external_ref, actor=actor)
+                            external_ref=external_ref, shipment=shipment, actor=actor)
 
 
 def change_status(*, order: Order, to: str, actor: Actor) -> OrderEvent:
@@ -141,6 +157,55 @@ def change_status(*, order: Order, to: str, actor: Actor) -> OrderEvent:
         event.save()
         status_changed.send(sender=Order, event=event)
     order.refresh_from_db(fields=[*STATUS_STAMP, "updated_at"])
+    return event
+
+
+def _as_json(value: str | datetime | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def update_order(*, order: Order, changes: Mapping[str, str | datetime | None], actor: Actor) -> OrderEvent | None:
+    """Change the order's shipment and promise fields (carrier, tracking_number, promised_at, eta) on behalf of
+    `actor`; return the `updated` event that records what actually changed, or None when nothing did (no event).
+
+    The one way these fields change (API PATCH, admin form, shell): lock the row, compare with what is stored,
+    stamp the next seq, write the Order and its OrderEvent in one transaction. The event rides the order's seq
+    stream like a status change, so the push, `after_seq` replay and webhooks all read it from the same log.
+    Text is stripped; times must be timezone-aware (ValueError otherwise, as for an unknown field).
+    """
+    unknown = sorted(set(changes) - set(SHIPMENT_FIELDS))
+    if unknown:
+        raise ValueError(f"update_order changes only {', '.join(SHIPMENT_FIELDS)}, not {', '.join(unknown)}.")
+    wanted: dict[str, str | datetime | None] = {}
+    for name, value in changes.items():
+        if name in ("carrier", "tracking_number"):
+            if not isinstance(value, str | None):
+                raise ValueError(f"{name} must be text.")
+            text = (value or "").strip()  # None clears it, as ""
+            if len(text) > TEXT_LIMITS[name]:
+                raise ValueError(f"{name} is too long.")
+            wanted[name] = text
+        else:
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise ValueError(f"{name} must be a timezone-aware datetime or None.")
+            wanted[name] = value
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        changed = {name: value for name, value in wanted.items() if getattr(locked, name) != value}
+        if not changed:
+            return None
+        recorded: dict[str, str | None] = {name: _as_json(value) for name, value in changed.items()}
+        if {"carrier", "tracking_number"} & set(changed):
+            carrier = str(changed.get("carrier", locked.carrier))
+            recorded["carrier_tracking_url"] = carrier_tracking_url(
+                carrier, str(changed.get("tracking_number", locked.tracking_number)))
+        event = OrderEvent(order=locked, seq=locked.seq + 1, kind=OrderEvent.Kind.UPDATED, from_status=locked.status,
+                           to_status=locked.status, changes=recorded)
+        _stamp_actor(event, actor)
+        Order.objects.filter(pk=locked.pk).write_update(seq=event.seq, at=timezone.now(), fields=changed)
+        event.save()
+        status_changed.send(sender=Order, event=event)
+    order.refresh_from_db(fields=[*STATUS_STAMP, *SHIPMENT_FIELDS, "updated_at"])
     return event
 
 
@@ -203,7 +268,7 @@ def email_status_change(*, event_id: int) -> bool:
     from integrations.tracking import tracking_url
 
     event = OrderEvent.objects.select_related("order__customer").filter(pk=event_id).first()
-    if event is None or not event.from_status:
+    if event is None or not event.is_status_change:
         return False
     customer = event.order.customer
     if not customer.email:

@@ -58,7 +58,13 @@ def page_text() -> dict[str, str]:
         "notSent": gettext("Not connected; your message was not sent. Try again in a moment."),
         "fresh": gettext("Up to date · checked {ago}"),
         "stale": gettext("Not live · last checked {ago}"),
+        "notKnown": not_known(),
     }
+
+
+def not_known() -> str:
+    """What the order page shows for a carrier, tracking number or date the shop has not given (yet)."""
+    return gettext("Not known yet")
 
 
 def order_page_data(order: Order, *, user: str, is_staff: bool, tracking: str | None = None) -> dict[str, object]:
@@ -73,6 +79,16 @@ def order_page_data(order: Order, *, user: str, is_staff: bool, tracking: str | 
         "user": user,
         "isStaff": is_staff,
         "socket": socket_timing(),
+        # Money is formatted in the browser in the order's currency and the page's language (Intl.NumberFormat).
+        "currency": order.currency,
+        # What order.updated frames change (static/js/order-page.js applies them to this).
+        "shipment": {
+            "carrier": order.carrier,
+            "tracking_number": order.tracking_number,
+            "carrier_tracking_url": order.carrier_tracking_url,
+            "promised_at": order.promised_at.isoformat() if order.promised_at else None,
+            "eta": order.eta.isoformat() if order.eta else None,
+        },
     }
     if tracking is not None:
         data["tracking"] = tracking
@@ -112,7 +128,8 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
     context = {
         "order": order,
         "items": list(order.items.all()),
-        "events": selectors.events_after(order.pk, 0),
+        "not_known": not_known(),
+        "events": selectors.status_history(order.pk),
         "progress": progress_steps(),
         "support_email": settings.SUPPORT_EMAIL,
         "page_data": order_page_data(order, user=request.user.get_username(),

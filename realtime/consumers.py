@@ -3,8 +3,8 @@ messages to frames.
 
     BaseConsumer                 auth, frame limits, JSON parsing, client frames by type, ping
       WatchingConsumer           counts as watching (presence); staff get `presence` frames
-        EventStreamConsumer      order.status frames once and in order (streams.StreamPositions), replay, reset;
-                                 `seen` (the customer's delivery receipts)
+        EventStreamConsumer      order.status / order.updated frames once and in seq order (streams.StreamPositions),
+                                 replay, reset; `seen` (the customer's delivery receipts)
           NotificationConsumer   /ws/notifications/   the user's orders (staff: all); `subscribe`
           OrderConsumer          /ws/orders/<id>/     one order, resumable with ?after_seq
           TrackingConsumer       /ws/orders/<id>/     the same for a guest tracking link: read-only but for `seen`,
@@ -341,7 +341,8 @@ class WatchingConsumer(BaseConsumer):
 
 
 class EventStreamConsumer(WatchingConsumer):
-    """Sends `order.status` frames once and in seq order per order, whatever arrives twice or out of order.
+    """Sends the order's event frames (`order.status`, `order.updated`: one seq stream) once and in seq order per
+    order, whatever arrives twice or out of order.
 
     Delivery from the worker is at least once and two pushes can overtake each other; a connection remembers
     what it sent (`streams.StreamPositions`), drops repeats and fills a gap from the event log. The position check
@@ -433,7 +434,7 @@ class EventStreamConsumer(WatchingConsumer):
                 if current < after_seq:
                     await self.reset(order_id, current)
             for event in events:
-                await self.send_text(json.dumps(frames.status_frame(event)))
+                await self.send_text(json.dumps(frames.event_frame(event)))
                 self.stream.sent(order_id, event.seq)
             if len(events) < settings.REPLAY_LIMIT:
                 return

@@ -1,13 +1,14 @@
 """The server → client frames (docs/protocol.md), each declared once as a typed shape with its builder.
 
-An OrderEvent's own fields come from `OrderEvent.to_dict()`, the shape the JSON API also serves.
+An OrderEvent's own fields come from `OrderEvent.to_dict()`, the shape the JSON API also serves; an `updated`
+event's changed fields from `OrderEvent.changes`, as recorded by orders.services.update_order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from orders.models import ChatMessage, EventDict, Order, OrderEvent
 
@@ -20,6 +21,23 @@ class StatusFrame(EventDict):
     order_id: int
     number: str
     event_id: int
+
+
+class UpdatedFrame(TypedDict, total=False):
+    """`order.updated`: the order's shipment or promise changed. Only the changed fields are present (among
+    carrier, tracking_number, carrier_tracking_url, promised_at, eta); the rest are always there."""
+
+    type: Literal["order.updated"]
+    order_id: int
+    number: str
+    seq: int
+    at: str
+    event_id: int
+    carrier: str
+    tracking_number: str
+    carrier_tracking_url: str | None
+    promised_at: str | None
+    eta: str | None
 
 
 class ResetFrame(TypedDict):
@@ -94,6 +112,28 @@ def status_frame(event: OrderEvent) -> StatusFrame:
         **event.to_dict(),
         "event_id": event.pk,
     }
+
+
+def updated_frame(event: OrderEvent) -> UpdatedFrame:
+    """The `order.updated` frame for an `updated` OrderEvent (its `order` loaded): its seq, then the fields it
+    changed."""
+    frame: dict[str, Any] = {
+        **event.changes,
+        "type": "order.updated",
+        "order_id": event.order_id,
+        "number": event.order.number,
+        "seq": event.seq,
+        "at": event.created_at.isoformat(),
+        "event_id": event.pk,
+    }
+    return frame  # type: ignore[return-value]  # `changes` holds only UpdatedFrame's optional fields
+
+
+def event_frame(event: OrderEvent) -> StatusFrame | UpdatedFrame:
+    """The frame of any event of an order's seq stream, live or replayed: `order.status` or `order.updated`."""
+    if event.kind == OrderEvent.Kind.UPDATED:
+        return updated_frame(event)
+    return status_frame(event)
 
 
 def reset_frame(order_id: int, seq: int) -> ResetFrame:

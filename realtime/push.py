@@ -42,18 +42,20 @@ def publish_access_recheck(groups: Iterable[str]) -> None:
 
 
 def status_message(event: OrderEvent) -> dict[str, Any]:
-    """The channel-layer message for an event: the frame serialised once, plus what consumers de-duplicate by."""
+    """The channel-layer message for an event of the order's seq stream (a status change or an `order.updated`):
+    the frame serialised once, plus what consumers de-duplicate by. Both kinds go to one handler
+    (`order.status`), which keeps the stream's seq order whatever the frame says."""
     return {
         "type": "order.status",
         "order_id": event.order_id,
         "seq": event.seq,
-        "text": json.dumps(frames.status_frame(event)),
+        "text": json.dumps(frames.event_frame(event)),
         "created_at": event.created_at.timestamp(),  # for the delivery-latency metric
     }
 
 
 def publish_event(event: OrderEvent) -> None:
-    """Send a status event to its customer's stream, the order's watchers and staff."""
+    """Send an event to its customer's stream, the order's watchers and staff."""
     message = status_message(event)
     groups = (user_group(event.order.customer_id), order_group(event.order_id), STAFF_GROUP)
     layer.run(_group_send_many(groups, message))

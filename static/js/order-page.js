@@ -1,10 +1,12 @@
-// The order page: a live status timeline (resumable with after_seq, de-duplicated by seq), the order's
-// chat, and for staff who else is watching. On a guest tracking link (data.tracking) it is read-only: the status
-// socket authenticates by the link's token, and there is no chat.
+// The order page: a live status timeline and delivery facts (carrier, tracking, promised date, ETA: order.status
+// and order.updated frames on one seq stream, resumable with after_seq, de-duplicated by seq), prices in the
+// order's currency and the page's language, the order's chat, and for staff who else is watching. On a guest
+// tracking link (data.tracking) it is read-only: the status socket authenticates by the link's token, and there
+// is no chat.
 
 import { liveStream } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
-import { ago, localizeTimes, pageData, timeElement } from "./format.js";
+import { ago, localizeTimes, pageData, pageLanguage, timeElement } from "./format.js";
 
 const data = pageData();
 const words = data.text || {};
@@ -16,6 +18,60 @@ const label = (status) => data.labels[status] || status;
 
 // The highest seq shown; the server rendered the events up to data.seq.
 let lastSeq = data.seq;
+
+// Money in the order's currency, written the page language's way (1.234,50 € / €1,234.50).
+function formatMoney(amount) {
+  try {
+    return new Intl.NumberFormat(pageLanguage(), { style: "currency", currency: data.currency })
+      .format(Number(amount));
+  } catch {
+    return `${amount} ${data.currency}`; // a currency code the browser does not know
+  }
+}
+for (const cell of document.querySelectorAll("[data-money]")) cell.textContent = formatMoney(cell.dataset.money);
+
+// Carrier, tracking number (linked to the carrier's page where known), promised date and ETA, as last applied.
+const shipment = { ...data.shipment };
+
+function showFact(id, content, changed) {
+  const element = document.getElementById(id);
+  element.replaceChildren(content);
+  if (changed) {
+    element.classList.remove("fresh");
+    void element.offsetWidth; // restart the highlight
+    element.classList.add("fresh");
+  }
+}
+
+function trackingContent() {
+  if (!shipment.tracking_number) return words.notKnown;
+  if (!shipment.carrier_tracking_url) return shipment.tracking_number;
+  const link = document.createElement("a");
+  link.href = shipment.carrier_tracking_url;
+  link.rel = "noopener noreferrer";
+  link.target = "_blank";
+  link.textContent = shipment.tracking_number;
+  return link;
+}
+
+function showShipment(changed = {}) {
+  showFact("carrier", shipment.carrier || words.notKnown, "carrier" in changed);
+  showFact("tracking-number", trackingContent(), "tracking_number" in changed || "carrier_tracking_url" in changed);
+  showFact("promised-at", shipment.promised_at ? timeElement(shipment.promised_at) : words.notKnown,
+           "promised_at" in changed);
+  showFact("eta", shipment.eta ? timeElement(shipment.eta) : words.notKnown, "eta" in changed);
+}
+
+const SHIPMENT_FIELDS = ["carrier", "tracking_number", "carrier_tracking_url", "promised_at", "eta"];
+
+// An order.updated frame carries only what changed.
+function applyUpdate(frame) {
+  const changed = {};
+  for (const field of SHIPMENT_FIELDS) {
+    if (field in frame) shipment[field] = changed[field] = frame[field];
+  }
+  showShipment(changed);
+}
 
 function renderProgress(status) {
   const reached = data.progress.indexOf(status);
@@ -68,8 +124,13 @@ async function resetTo(seq) {
   showNewest();
   const response = await fetch(`/api/orders/${data.orderId}/`, { credentials: "same-origin" });
   if (!response.ok) return;
-  const events = (await response.json()).events.filter((event) => event.seq <= lastSeq);
-  const newest = Math.max(0, ...events.map((event) => event.seq));
+  const order = await response.json();
+  const logged = order.events.filter((event) => event.seq <= lastSeq);
+  const newest = Math.max(0, ...logged.map((event) => event.seq));
+  // Status changes make the timeline; the delivery facts are the order's as it is now.
+  const events = logged.filter((event) => event.kind !== "updated");
+  for (const field of SHIPMENT_FIELDS) shipment[field] = order[field];
+  showShipment();
   // Frames applied while the request was out, and not in its answer, stay on top.
   const arrived = [...timeline.children].filter((item) => Number(item.dataset.seq) > newest);
   timeline.replaceChildren(...arrived, ...events.reverse().map(timelineItem));
@@ -96,8 +157,8 @@ function showFreshness() {
 }
 setInterval(showFreshness, 1000);
 
-// The stream applies each order.status once and in seq order (repeats dropped, a frame ahead of a gap held until
-// it fills), and resumes from the last one applied after every reconnect.
+// The stream applies each order.status and order.updated once and in seq order (repeats dropped, a frame ahead of
+// a gap held until it fills), and resumes from the last one applied after every reconnect.
 const statusSocket = liveStream({
   path: `/ws/orders/${data.orderId}/`,
   auth: data.tracking ? { tracking: data.tracking } : undefined,
@@ -116,6 +177,11 @@ const statusSocket = liveStream({
   onStatus(frame) {
     lastSeq = frame.seq;
     showStatus(frame);
+  },
+  // order.updated shares the order's seq stream: the stream applies it in the same order, once.
+  onUpdated(frame) {
+    lastSeq = frame.seq;
+    applyUpdate(frame);
   },
   onReset: (frame) => resetTo(frame.seq),
 });

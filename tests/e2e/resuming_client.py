@@ -126,7 +126,8 @@ class ResumingClient:
         if frame.get("type") == "pong":
             self.pongs += 1
             return
-        if frame.get("type") not in ("order.status", "order.reset"):
+        # order.updated (shipment, ETA) shares the order's seq stream: the same rule applies to it.
+        if frame.get("type") not in ("order.status", "order.updated", "order.reset"):
             return
         order_id, seq = int(frame["order_id"]), int(frame["seq"])  # type: ignore[call-overload]
         if order_id not in self.last:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -237,3 +237,17 @@ async def test_a_change_pushed_to_a_connected_customer_enqueues_the_check_for_la
     assert 80 < delay <= 90
     assert mail.outbox == []
     await stream.close()
+
+
+def test_a_status_email_names_the_carrier_tracking_link_and_eta_when_known(
+    alice: Any, staff: Any, alice_order: Order
+) -> None:
+    services.update_order(order=alice_order, changes={"carrier": "UPS", "tracking_number": "1Z9",
+                                                      "eta": datetime(2026, 12, 3, 16, tzinfo=UTC)}, actor=staff)
+    assert mail.outbox == []  # the update itself sends no status e-mail
+    change(alice_order, "confirmed", staff)
+    (message,) = mail.outbox
+    assert "Carrier: UPS, tracking number 1Z9 (https://www.ups.com/track?tracknum=1Z9)\n" in message.body
+    assert "Expected delivery: 3 December 2026, 16:00 UTC\n" in message.body
+    ((html, _kind),) = message.alternatives
+    assert 'tracking number <a href="https://www.ups.com/track?tracknum=1Z9">1Z9</a>' in str(html)

@@ -61,7 +61,7 @@ def secret(transactional_db: None) -> str:
 
 
 OPERATIONS = [("GET", "/api/orders/"), ("POST", "/api/orders/"), ("GET", "/api/orders/{order_id}/"),
-              ("POST", "/api/orders/{order_id}/status/"),
+              ("PATCH", "/api/orders/{order_id}/"), ("POST", "/api/orders/{order_id}/status/"),
               ("POST", "/api/auth/token/"), ("POST", "/api/auth/refresh/"), ("POST", "/api/auth/logout/"),
               ("GET", "/api/webhooks/"), ("POST", "/api/webhooks/"), ("DELETE", "/api/webhooks/{endpoint_id}/")]
 CHECKS = [not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,

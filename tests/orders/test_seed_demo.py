@@ -29,3 +29,7 @@ def test_the_embedded_mode_gets_the_demo_users(db: None, settings: Any) -> None:
     call_command("seed_demo", stdout=out)
     assert "staff / demo-pass-123" in out.getvalue()
     assert get_user_model().objects.filter(username__in=["staff", "alice", "bob"]).count() == 3
+    # Each customer's first order is confirmed and has a parcel and a promise to show.
+    shipped = Order.objects.filter(customer__username="alice", status="confirmed").get()
+    assert shipped.carrier == "DHL" and shipped.carrier_tracking_url and shipped.promised_at and shipped.eta
+    assert list(shipped.events.values_list("seq", "kind")) == [(1, "status"), (2, "status"), (3, "updated")]

@@ -5,7 +5,7 @@ Schemas are checked strictly here: a field the document does not name fails, so 
 from __future__ import annotations
 
 import copy
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -170,6 +170,10 @@ async def change(order: Order, to: str, actor: Any) -> None:
     await database_sync_to_async(services.change_status)(order=order, to=to, actor=actor)
 
 
+async def ship(order: Order, actor: Any, **changes: Any) -> None:
+    await database_sync_to_async(services.update_order)(order=order, changes=changes, actor=actor)
+
+
 async def refused_as_documented(path: str, user: Any) -> tuple[int, str]:
     message = await refused_with(communicator(path, subprotocols=await bearer_subprotocols(user)))
     documented = {(entry["code"], entry["reason"]) for entry in load_document()["x-close-codes"]}
@@ -196,10 +200,13 @@ async def test_notification_stream_frames_both_ways_match_the_document(
     await change(alice_order, "confirmed", staff)
     assert (await customer.next("order.status"))["seq"] == 2
     assert (await board.next("order.status"))["seq"] == 2
+    await ship(alice_order, staff, carrier="DHL", tracking_number="JJD0001", eta=datetime(2026, 12, 3, tzinfo=UTC))
+    assert (await customer.next("order.updated"))["seq"] == 3
+    assert (await board.next("order.updated"))["carrier_tracking_url"].endswith("JJD0001")
     await customer.send({"type": "subscribe", "order_id": alice_order.pk, "after_seq": 0})
-    assert (await customer.next("order.status"))["seq"] == 1  # the replay; seq 2 was sent already
+    assert (await customer.next("order.status"))["seq"] == 1  # the replay; seq 2 and 3 were sent already
     await customer.send({"type": "subscribe", "order_id": alice_order.pk, "after_seq": 9})
-    assert (await customer.next("order.reset"))["seq"] == 2
+    assert (await customer.next("order.reset"))["seq"] == 3
     await customer.send({"type": "subscribe", "order_id": bob_order.pk})
     assert (await customer.next("error"))["code"] == "forbidden"
     await customer.send({"type": "subscribe", "order_id": 2_000_000_000, "after_seq": 0})
@@ -241,16 +248,21 @@ async def test_order_socket_frames_both_ways_match_the_document(
     alice: Any, bob: Any, staff: Any, alice_order: Order
 ) -> None:
     await change(alice_order, "confirmed", staff)
+    await ship(alice_order, staff, promised_at=datetime(2026, 12, 4, 12, tzinfo=UTC))
     replaying = await open_checked(alice, "order", alice_order, "?after_seq=0")
     assert [frame["seq"] for frame in [await replaying.next("order.status"), await replaying.next("order.status")]] \
         == [1, 2]
+    assert (await replaying.next("order.updated"))["promised_at"] == "2026-12-04T12:00:00+00:00"
     ahead = await open_checked(alice, "order", alice_order, "?after_seq=9")
-    assert (await ahead.next("order.reset"))["seq"] == 2
+    assert (await ahead.next("order.reset"))["seq"] == 3
     watching_staff = await open_checked(staff, "order", alice_order)
     assert {watcher["user"] for watcher in (await watching_staff.next("presence"))["watchers"]} >= {"alice"}
     await change(alice_order, "preparing", staff)
     assert (await replaying.next("order.status"))["previous"] == "confirmed"
-    assert (await watching_staff.next("order.status"))["seq"] == 3
+    assert (await watching_staff.next("order.status"))["seq"] == 4
+    await ship(alice_order, staff, carrier="Acme Freight", tracking_number="A-1", eta=None, promised_at=None)
+    updated = await watching_staff.next("order.updated")
+    assert updated["carrier_tracking_url"] is None and updated["promised_at"] is None and "eta" not in updated
     await replaying.comm.send_invalid({"type": "subscribe", "order_id": alice_order.pk})
     assert (await replaying.next("error"))["code"] == "unknown_type"
     await replaying.send({"type": "seen", "order_id": alice_order.pk, "seq": 3})

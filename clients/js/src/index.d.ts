@@ -20,6 +20,25 @@ export interface OrderStatusFrame {
   event_id: number;
 }
 
+/** The order's shipment or promise changed (`orderUpdated`): the same seq stream as order.status; only the
+ * changed fields are present. */
+export interface OrderUpdatedFrame {
+  type: "order.updated";
+  order_id: number;
+  number: string;
+  seq: number;
+  /** ISO 8601 with offset */
+  at: string;
+  event_id: number;
+  carrier?: string;
+  tracking_number?: string;
+  /** the carrier's tracking page; null for a carrier without a known one */
+  carrier_tracking_url?: string | null;
+  /** ISO 8601 with offset, or null when cleared */
+  promised_at?: string | null;
+  eta?: string | null;
+}
+
 /** The client was ahead of the order's log (`orderReset`): last := seq, reload the order. */
 export interface OrderResetFrame {
   type: "order.reset";
@@ -74,8 +93,8 @@ export interface AuthOkFrame {
 }
 
 export type ServerFrame =
-  | OrderStatusFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame | OrderSeenFrame
-  | ErrorFrame | PongFrame | AuthOkFrame;
+  | OrderStatusFrame | OrderUpdatedFrame | OrderResetFrame | ChatMessageFrame | PresenceFrame | OrderStuckFrame
+  | OrderSeenFrame | ErrorFrame | PongFrame | AuthOkFrame;
 
 export interface PingFrame {
   type: "ping";
@@ -157,6 +176,7 @@ export interface StopDetail {
 export interface EventMap {
   frame: ServerFrame;
   status: OrderStatusFrame;
+  updated: OrderUpdatedFrame;
   reset: OrderResetFrame;
   chat: ChatMessageFrame;
   presence: PresenceFrame;
@@ -215,6 +235,7 @@ export interface OrderStreamOptions {
   subscribePaceMs?: number;
   onFrame?: (frame: ServerFrame) => void;
   onStatus?: (frame: OrderStatusFrame) => void;
+  onUpdated?: (frame: OrderUpdatedFrame) => void;
   onReset?: (frame: OrderResetFrame) => void;
   onOpen?: (detail: OpenDetail) => void;
   onClose?: (detail: CloseDetail) => void;

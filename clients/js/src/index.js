@@ -124,15 +124,16 @@ export class OrderStream {
     this.socket = null;
     this.timers = new Set();
     this.state = "idle"; // idle → connecting → open → waiting → … → stopped
-    for (const [option, event] of [["onFrame", "frame"], ["onStatus", "status"], ["onReset", "reset"],
+    for (const [option, event] of [["onFrame", "frame"], ["onStatus", "status"], ["onUpdated", "updated"],
+                                   ["onReset", "reset"],
                                    ["onOpen", "open"], ["onClose", "close"], ["onStop", "stop"]]) {
       if (typeof options[option] === "function") this.on(event, options[option]);
     }
   }
 
-  /** Listen to "frame" (every frame), "status" (an applied order.status), "reset", "chat", "presence", "stuck",
-   * "seen" (staff: a customer's receipt), "open", "close", "reconnect", "stop"; returns a function that removes
-   * the listener. */
+  /** Listen to "frame" (every frame), "status" (an applied order.status), "updated" (an applied order.updated),
+   * "reset", "chat", "presence", "stuck", "seen" (staff: a customer's receipt), "open", "close", "reconnect",
+   * "stop"; returns a function that removes the listener. */
   on(event, listener) {
     if (!this.listeners.has(event)) this.listeners.set(event, new Set());
     this.listeners.get(event).add(listener);
@@ -329,7 +330,8 @@ export class OrderStream {
   }
 
   receive(frame) {
-    if (frame.type === "order.status") this.status(frame);
+    // order.updated (shipment, promise) shares the order's seq stream: it moves the position exactly as a status.
+    if (frame.type === "order.status" || frame.type === "order.updated") this.status(frame);
     else if (frame.type === "order.reset") this.reset(frame);
     else if (frame.type === "chat.message") this.emit("chat", frame);
     else if (frame.type === "presence") this.emit("presence", frame);
@@ -392,7 +394,7 @@ export class OrderStream {
 
   apply(frame) {
     this.last.set(frame.order_id, frame.seq);
-    this.emit("status", frame);
+    this.emit(frame.type === "order.updated" ? "updated" : "status", frame);
     if (this.ackSeen) this.seen(frame.order_id, frame.seq); // the listeners rendered it
   }
 

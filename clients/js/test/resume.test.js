@@ -53,6 +53,20 @@ test("repeats are dropped and frames ahead are held until the gap fills", () => 
   assert.equal(client.position(7), 6);
 });
 
+test("order.updated frames move the position like status frames, and are told apart", () => {
+  const { socket, applied, client } = stream("ws://h/ws/orders/7/", { 7: 1 });
+  const updates = [];
+  client.on("updated", (f) => updates.push([f.seq, f.eta]));
+  const updated = { type: "order.updated", order_id: 7, number: "ORD-1", seq: 2, at: "2026-12-01T00:00:00+00:00",
+                    event_id: 2, eta: "2026-12-03T16:00:00+00:00" };
+  socket.deliver(status(7, 3)); // ahead of the update: held
+  socket.deliver(updated);
+  socket.deliver(updated); // a repeat
+  assert.deepEqual(updates, [[2, "2026-12-03T16:00:00+00:00"]]);
+  assert.deepEqual(applied, [[7, 3]]);
+  assert.equal(client.position(7), 3);
+});
+
 test("the notification stream subscribes every known order at its position when it opens", () => {
   const { socket } = stream("ws://h/ws/notifications/", { 7: 2, 8: 0 });
   assert.deepEqual(socket.sent.filter((f) => f.type === "subscribe"),

@@ -1,5 +1,5 @@
 // Compiled by `tsc --noEmit` (tests/clients/test_js_client.py): the declarations are usable as documented.
-import { OrderStream, type OrderStatusFrame, type ServerFrame } from "../src/index.js";
+import { OrderStream, type OrderStatusFrame, type OrderUpdatedFrame, type ServerFrame } from "../src/index.js";
 
 const stream = new OrderStream({
   url: "wss://orders.example.com/ws/notifications/",
@@ -8,6 +8,7 @@ const stream = new OrderStream({
   getToken: async () => null,
   onStatus: (frame: OrderStatusFrame) => frame.seq + 1,
   onReset: (frame) => frame.seq,
+  onUpdated: (frame: OrderUpdatedFrame) => frame.eta ?? frame.carrier_tracking_url,
 });
 stream.on("frame", (frame: ServerFrame) => {
   if (frame.type === "order.status") {
@@ -15,6 +16,7 @@ stream.on("frame", (frame: ServerFrame) => {
     void previous;
   }
 });
+stream.on("updated", (frame) => frame.tracking_number?.length);
 const off = stream.on("reconnect", ({ delay, attempt }) => delay * attempt);
 off();
 stream.follow(8, 0);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from orders import services
 from orders.models import Order, OrderItem
@@ -68,6 +70,12 @@ class Command(BaseCommand):
                         OrderItem.objects.create(order=order, name=name, quantity=quantity, unit_price=Decimal(price))
                     if index == 0:
                         services.change_status(order=order, to=Status.CONFIRMED, actor=users["staff"])
+                        # A promise and a parcel to follow, so the order page's delivery facts show something.
+                        noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+                        promised = noon + timedelta(days=3)
+                        services.update_order(order=order, actor=users["staff"], changes={
+                            "carrier": "DHL", "tracking_number": f"JJD00{order.pk:012d}", "promised_at": promised,
+                            "eta": promised - timedelta(hours=2)})
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Staff:     staff / {DEMO_PASSWORD}   (admin: {base_url}/admin/)")
