@@ -128,6 +128,10 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the at-risk check (orders/promises.py) found the order would probably miss its promise; set once, by
+    # orders.services.flag_at_risk, which also moves its eta. Its customer's one notice e-mail is claimed below.
+    at_risk_since = models.DateTimeField(null=True, blank=True, editable=False)
+    at_risk_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
 
@@ -137,6 +141,9 @@ class Order(models.Model):
             models.Index(fields=["status", "status_changed_at"]),
             # What changed since: the board's reconcile, the list's updated_since, the staff position check.
             models.Index(fields=["updated_at"], name="order_updated_at"),
+            # The at-risk check reads only promised orders not flagged yet, soonest promise first.
+            models.Index(fields=["promised_at"], name="order_promise_unflagged",
+                         condition=models.Q(promised_at__isnull=False, at_risk_since=None)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["external_ref"], condition=~models.Q(external_ref=""),
@@ -186,6 +193,12 @@ class Order(models.Model):
         """Note the status, seq and shipment fields as stored, so save() can tell one changed in memory from a
         stored one."""
         self._stored_stamp = {name: self.__dict__[name] for name in GUARDED if name in self.__dict__}
+
+    @property
+    def at_risk(self) -> bool:
+        """Flagged as likely to miss its promise and still on its way (a closed order is late or not, no longer
+        at risk)."""
+        return self.at_risk_since is not None and self.status not in (Status.DELIVERED, Status.CANCELLED)
 
     @property
     def total(self) -> Decimal:

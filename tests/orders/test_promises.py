@@ -8,24 +8,12 @@ from typing import Any
 
 import pytest
 
-from orders import promises, services
-from orders.models import Order, OrderEvent
-from tests.helpers import make_order
+from orders import promises
+from tests.helpers import make_order, with_history
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 DWELLS = {"pending": 1 * H, "confirmed": 2 * H, "preparing": 4 * H, "shipped": 24 * H, "out_for_delivery": 3 * H}
-
-
-def walk(order: Order, steps: list[tuple[str, datetime]], *, created: datetime, actor: Any = None) -> Order:
-    """Give `order` a history: created at `created`, then each (status, at) in turn."""
-    OrderEvent.objects.filter(order=order, seq=1).update(created_at=created)
-    for status, at in steps:
-        event = services.change_status(order=order, to=status, actor=actor)
-        OrderEvent.objects.filter(pk=event.pk).update(created_at=at)
-    Order.objects.filter(pk=order.pk).update(status_changed_at=steps[-1][1] if steps else created)
-    order.refresh_from_db()
-    return order
 
 
 # --- pure arithmetic ---------------------------------------------------------------------------------------
@@ -84,8 +72,8 @@ def test_a_promise_is_missed_only_beyond_the_margin() -> None:
 @pytest.mark.django_db
 def test_stays_are_measured_from_entering_a_status_to_moving_on(alice: Any, staff: Any) -> None:
     start = NOW - 48 * H
-    walk(make_order(alice), [("confirmed", start + H), ("preparing", start + 4 * H), ("shipped", start + 9 * H)],
-         created=start, actor=staff)
+    steps = [("confirmed", start + H), ("preparing", start + 4 * H), ("shipped", start + 9 * H)]
+    with_history(make_order(alice), steps, created=start, actor=staff)
     stays = promises.observed_dwells(since=NOW - 72 * H, now=NOW, limit=100)
     assert stays["pending"] == [H]
     assert stays["confirmed"] == [3 * H]
@@ -95,9 +83,9 @@ def test_stays_are_measured_from_entering_a_status_to_moving_on(alice: Any, staf
 
 @pytest.mark.django_db
 def test_cancellations_and_stays_that_ended_before_the_window_are_not_samples(alice: Any, staff: Any) -> None:
-    walk(make_order(alice), [("cancelled", NOW - 2 * H)], created=NOW - 5 * H, actor=staff)
-    walk(make_order(alice), [("confirmed", NOW - 40 * H)], created=NOW - 41 * H, actor=staff)
-    walk(make_order(alice), [("confirmed", NOW - 10 * H)], created=NOW - 12 * H, actor=staff)
+    with_history(make_order(alice), [("cancelled", NOW - 2 * H)], created=NOW - 5 * H, actor=staff)
+    with_history(make_order(alice), [("confirmed", NOW - 40 * H)], created=NOW - 41 * H, actor=staff)
+    with_history(make_order(alice), [("confirmed", NOW - 10 * H)], created=NOW - 12 * H, actor=staff)
     stays = promises.observed_dwells(since=NOW - 24 * H, now=NOW, limit=100)
     assert stays["pending"] == [2 * H]
 
@@ -105,7 +93,7 @@ def test_cancellations_and_stays_that_ended_before_the_window_are_not_samples(al
 @pytest.mark.django_db
 def test_only_the_latest_stays_up_to_the_limit_are_read(alice: Any, staff: Any) -> None:
     for hours in (1, 2, 3):
-        walk(make_order(alice), [("confirmed", NOW - hours * H)], created=NOW - hours * H - hours * H, actor=staff)
+        with_history(make_order(alice), [("confirmed", NOW - hours * H)], created=NOW - 2 * hours * H, actor=staff)
     assert promises.observed_dwells(since=NOW - 24 * H, now=NOW, limit=2)["pending"] == [H, 2 * H]
 
 
@@ -116,10 +104,25 @@ def test_usual_dwells_use_the_history_where_there_is_enough_and_the_defaults_els
     settings.AT_RISK_MIN_SAMPLES, settings.AT_RISK_DWELL_PERCENTILE = 3, 50
     settings.AT_RISK_DEFAULT_DWELL_MINUTES = {**settings.AT_RISK_DEFAULT_DWELL_MINUTES, "pending": 600}
     for minutes in (10, 20, 90):
-        walk(make_order(alice), [("confirmed", NOW - H)], created=NOW - H - timedelta(minutes=minutes), actor=staff)
+        created = NOW - H - timedelta(minutes=minutes)
+        with_history(make_order(alice), [("confirmed", NOW - H)], created=created, actor=staff)
     dwells = promises.usual_dwells(now=NOW)
     assert dwells["pending"] == promises.Dwell(usual=timedelta(minutes=20), samples=3, observed=True)
     default_confirmed = timedelta(minutes=settings.AT_RISK_DEFAULT_DWELL_MINUTES["confirmed"])
     assert dwells["confirmed"] == promises.Dwell(usual=default_confirmed, samples=0, observed=False)
     settings.AT_RISK_MIN_SAMPLES = 4
     assert promises.usual_dwells(now=NOW)["pending"].usual == timedelta(minutes=600)
+
+
+@pytest.mark.django_db
+def test_a_shipment_or_eta_change_during_a_stay_does_not_end_it(alice: Any, staff: Any) -> None:
+    from orders import services
+    from orders.models import OrderEvent
+
+    order = with_history(make_order(alice), [("confirmed", NOW - 5 * H)], created=NOW - 6 * H, actor=staff)
+    update = services.update_order(order=order, changes={"carrier": "DHL"}, actor=staff)
+    assert update is not None
+    OrderEvent.objects.filter(pk=update.pk).update(created_at=NOW - 4 * H)
+    event = services.change_status(order=order, to="preparing", actor=staff)
+    OrderEvent.objects.filter(pk=event.pk).update(created_at=NOW - H)
+    assert promises.observed_dwells(since=NOW - 24 * H, now=NOW, limit=10)["confirmed"] == [4 * H]
