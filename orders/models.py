@@ -272,7 +272,10 @@ class OrderEvent(models.Model):
         indexes = [
             models.Index(
                 fields=["created_at"], name="orderevent_unpublished", condition=models.Q(published_at=None)
-            )
+            ),
+            # The at-risk estimator's recent stays: status changes out of one status into the next, latest first.
+            models.Index(fields=["from_status", "to_status", "-created_at"], name="orderevent_stays",
+                         condition=models.Q(kind="status")),
         ]
 
     def __str__(self) -> str:
