@@ -201,6 +201,12 @@ class Order(models.Model):
         return self.at_risk_since is not None and self.status not in (Status.DELIVERED, Status.CANCELLED)
 
     @property
+    def later_than_promised(self) -> bool:
+        """On its way with an ETA past its promise (the at-risk check's new ETA, or staff's): the order page says so."""
+        return (self.status not in (Status.DELIVERED, Status.CANCELLED) and self.eta is not None
+                and self.promised_at is not None and self.eta > self.promised_at)
+
+    @property
     def total(self) -> Decimal:
         return sum((item.subtotal for item in self.items.all()), Decimal("0"))
 

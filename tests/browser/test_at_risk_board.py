@@ -49,3 +49,21 @@ async def test_the_board_badges_an_order_live_when_it_is_flagged_and_filters_at_
     await board.get_by_role("link", name="Only orders at risk of missing their promise").click()
     await expect(board.locator("#board-body tr")).to_have_count(1)
     await expect(board.locator(f'#board-body tr[data-order-id="{late.pk}"] .at-risk-badge')).to_be_visible()
+
+
+async def test_the_customers_open_order_page_says_it_is_running_late_when_the_check_flags_it(
+    alice: Any, staff: Any, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    late, _ = await asyncio.to_thread(promised_orders, alice, staff)
+    page = await log_in(await new_context(), server.http, alice.username)
+    await page.goto(f"{server.http}/orders/{late.pk}/")
+    await expect(page.locator("#connection")).to_have_text("Live")
+    await expect(page.locator("#late-notice")).to_be_hidden()
+
+    assert await asyncio.to_thread(lambda: services.flag_orders_at_risk(now=timezone.now())) == [late]
+    await expect(page.locator("#late-notice")).to_be_visible(timeout=15_000)
+    eta = await asyncio.to_thread(lambda: Order.objects.get(pk=late.pk).eta)
+    assert eta is not None
+    await expect(page.locator("#eta time")).to_have_attribute("datetime", eta.isoformat())

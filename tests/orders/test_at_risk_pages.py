@@ -94,3 +94,21 @@ def test_the_api_tells_staff_and_only_staff_which_orders_are_at_risk(
     customer = Client()
     force_login_verified(customer, alice)
     assert "at_risk" not in customer.get(f"/api/orders/{late.pk}/").json()
+
+
+def test_the_customers_order_page_says_it_is_running_late_once_the_eta_passes_the_promise(
+    alice: Any, staff: Any, late_and_fine: tuple[Order, Order]
+) -> None:
+    late, _ = late_and_fine
+    on_time = make_order(alice)
+    services.update_order(order=on_time, changes={"promised_at": timezone.now() + timedelta(days=9),
+                                                  "eta": timezone.now() + timedelta(days=8)}, actor=staff)
+    customer = Client()
+    force_login_verified(customer, alice)
+    notice = re.compile(r'<p class="notice" id="late-notice" role="status"( hidden)?>Running late: we now expect it')
+    shown = notice.search(customer.get(f"/orders/{late.pk}/").content.decode())
+    assert shown and shown.group(1) is None
+    hidden = notice.search(customer.get(f"/orders/{on_time.pk}/").content.decode())
+    assert hidden and hidden.group(1) == " hidden"
+    german = customer.get(f"/orders/{late.pk}/", headers={"Accept-Language": "de"}).content.decode()
+    assert "Verspätet: Wir erwarten die Lieferung jetzt später als zugesagt" in german
