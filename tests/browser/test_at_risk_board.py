@@ -14,7 +14,7 @@ from playwright.async_api import expect
 
 from orders import services
 from orders.models import Order
-from tests.browser.pages import log_in
+from tests.browser.pages import assert_accessible, log_in
 from tests.helpers import make_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
@@ -45,6 +45,7 @@ async def test_the_board_badges_an_order_live_when_it_is_flagged_and_filters_at_
     await expect(late_row.locator(".at-risk-badge")).to_have_text("At risk")
     await expect(late_row).to_have_attribute("data-at-risk", "true")
     await expect(board.locator(f'#board-body tr[data-order-id="{fine.pk}"] .at-risk-badge')).to_be_hidden()
+    await assert_accessible(board)  # WCAG 2.1 AA with the badge shown (its colours among them)
 
     await board.get_by_role("link", name="Only orders at risk of missing their promise").click()
     await expect(board.locator("#board-body tr")).to_have_count(1)
@@ -64,6 +65,7 @@ async def test_the_customers_open_order_page_says_it_is_running_late_when_the_ch
 
     assert await asyncio.to_thread(lambda: services.flag_orders_at_risk(now=timezone.now())) == [late]
     await expect(page.locator("#late-notice")).to_be_visible(timeout=15_000)
+    await assert_accessible(page)
     eta = await asyncio.to_thread(lambda: Order.objects.get(pk=late.pk).eta)
     assert eta is not None
     await expect(page.locator("#eta time")).to_have_attribute("datetime", eta.isoformat())
