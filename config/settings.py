@@ -471,6 +471,37 @@ WS_RATE_LIMIT_BURST = env_int("WS_RATE_LIMIT_BURST", 20)
 REPLAY_LIMIT = env_int("REPLAY_LIMIT", 1000)
 OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 10)
 STUCK_ORDER_AFTER_MINUTES = env_int("STUCK_ORDER_AFTER_MINUTES", 24 * 60)
+
+# --- At-risk orders (orders/promises.py, docs/operations.md "At-risk orders") ------------------------------
+# An open order with a promise is at risk once its expected delivery is more than the margin past the promise.
+AT_RISK_MARGIN_MINUTES = env_int("AT_RISK_MARGIN_MINUTES", 30)
+AT_RISK_CHECK_INTERVAL_SECONDS = env_int("AT_RISK_CHECK_INTERVAL_SECONDS", 300)
+# The usual stay in a status: this percentile of the stays that ended in the last AT_RISK_HISTORY_DAYS (at most
+# AT_RISK_SAMPLE_LIMIT each); with fewer than AT_RISK_MIN_SAMPLES, the status's default below.
+AT_RISK_DWELL_PERCENTILE = env_int("AT_RISK_DWELL_PERCENTILE", 50)
+AT_RISK_HISTORY_DAYS = env_int("AT_RISK_HISTORY_DAYS", 30)
+AT_RISK_SAMPLE_LIMIT = env_int("AT_RISK_SAMPLE_LIMIT", 500)
+AT_RISK_MIN_SAMPLES = env_int("AT_RISK_MIN_SAMPLES", 20)
+
+
+def parse_minutes_per_status(name: str, items: list[str]) -> dict[str, int]:
+    """"status=minutes,..." naming every status an order passes before delivery, strictly."""
+    en_route = ("pending", "confirmed", "preparing", "shipped", "out_for_delivery")
+    minutes: dict[str, int] = {}
+    for item in items:
+        status, _, value = item.partition("=")
+        if status.strip() not in en_route or not value.strip().isdigit():
+            raise ImproperlyConfigured(f"{name} must be status=minutes for {', '.join(en_route)}; got {item!r}")
+        minutes[status.strip()] = int(value)
+    if missing := [status for status in en_route if status not in minutes]:
+        raise ImproperlyConfigured(f"{name} has no minutes for {', '.join(missing)}")
+    return minutes
+
+
+AT_RISK_DEFAULT_DWELL_MINUTES = parse_minutes_per_status("AT_RISK_DEFAULT_DWELL_MINUTES", env_list(
+    "AT_RISK_DEFAULT_DWELL_MINUTES", "pending=60,confirmed=120,preparing=1440,shipped=1440,out_for_delivery=240"))
+if not 1 <= AT_RISK_DWELL_PERCENTILE <= 100:
+    raise ImproperlyConfigured(f"AT_RISK_DWELL_PERCENTILE must be 1-100, got {AT_RISK_DWELL_PERCENTILE}")
 # How long an Idempotency-Key of POST /api/orders/ is remembered (docs/integration.md); never less than a day.
 IDEMPOTENCY_KEY_TTL_HOURS = max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
 

@@ -18,7 +18,7 @@ from django.utils.timezone import localtime
 from redis.exceptions import RedisError
 
 from integrations.admin import rotate_tracking_links, tracking_link
-from orders import delivery, services
+from orders import delivery, selectors, services
 from orders.models import SHIPMENT_FIELDS, TEXT_LIMITS, ChatMessage, Order, OrderEvent, OrderItem
 from orders.states import IllegalTransition, Status, check_transition
 
@@ -192,15 +192,33 @@ class AwaitingReplyFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AtRiskFilter(admin.SimpleListFilter):
+    """Open orders that will probably miss their promise (the at-risk check, orders/promises.py)."""
+
+    title = "promise"
+    parameter_name = "at_risk"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "At risk"), ("no", "Not at risk")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
+        if self.value() == "yes":
+            return selectors.at_risk_orders(queryset)
+        if self.value() == "no":
+            return queryset.exclude(pk__in=selectors.at_risk_orders(Order.objects.all()).values("pk"))
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     form = OrderAdminForm
     list_display = ["number", "customer", "status", "seq", "seen_by_customer", "status_changed_at", "created_at",
-                    "awaiting_reply"]
-    list_filter = ["status", AwaitingReplyFilter, "created_at"]
+                    "awaiting_reply", "at_risk"]
+    list_filter = ["status", AwaitingReplyFilter, AtRiskFilter, "created_at"]
     search_fields = ["number", "external_ref", "customer__username", "customer__email", "customer__last_name"]
     readonly_fields = ["number", "seq", "seen_by_customer", "status_changed_at", "created_at", "updated_at",
-                       "tracking_link", "carrier_tracking_link", "watching_now", "chat_history"]
+                       "tracking_link", "carrier_tracking_link", "watching_now", "chat_history", "at_risk_since",
+                       "at_risk_notified_at"]
     list_select_related = ["customer"]
     inlines = [OrderItemInline, OrderEventInline, ChatMessageInline]
     actions = [confirm_orders, prepare_orders, ship_orders, cancel_orders, rotate_tracking_links]
@@ -214,6 +232,10 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="Awaiting reply", boolean=True, ordering="last_chat_from_staff")
     def awaiting_reply(self, obj: Order) -> bool:
         return getattr(obj, "last_chat_from_staff", None) is False
+
+    @admin.display(description="At risk", boolean=True, ordering="at_risk_since")
+    def at_risk(self, obj: Order) -> bool:
+        return obj.at_risk
 
     # The form shows status and the shipment fields but never writes them to the model: save_model changes them
     # through the services.

@@ -83,6 +83,7 @@ def order_json(order: Order, *, staff: bool = False, awaiting_reply: int = 0,
         data["internal_note"] = order.internal_note
         data["customer"] = order.customer.get_username()
         data["awaiting_reply"] = awaiting_reply
+        data["at_risk"] = order.at_risk
     return data
 
 

@@ -139,6 +139,10 @@ class Order(models.Model):
     # The highest seq the customer's page (or a guest's tracking page) reported shown, and when: a delivery receipt.
     seen_seq = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the at-risk check (orders/promises.py) found the order would probably miss its promise; set once, by
+    # orders.services.flag_at_risk, which also moves its eta. Its customer's one notice e-mail is claimed below.
+    at_risk_since = models.DateTimeField(null=True, blank=True, editable=False)
+    at_risk_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
 
@@ -148,6 +152,9 @@ class Order(models.Model):
             models.Index(fields=["status", "status_changed_at"]),
             # What changed since: the board's reconcile, the list's updated_since, the staff position check.
             models.Index(fields=["updated_at"], name="order_updated_at"),
+            # The at-risk check reads only promised orders not flagged yet, soonest promise first.
+            models.Index(fields=["promised_at"], name="order_promise_unflagged",
+                         condition=models.Q(promised_at__isnull=False, at_risk_since=None)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["external_ref"], condition=~models.Q(external_ref=""),
@@ -197,6 +204,18 @@ class Order(models.Model):
         """Note the status, seq and shipment fields as stored, so save() can tell one changed in memory from a
         stored one."""
         self._stored_stamp = {name: self.__dict__[name] for name in GUARDED if name in self.__dict__}
+
+    @property
+    def at_risk(self) -> bool:
+        """Flagged as likely to miss its promise and still on its way (a closed order is late or not, no longer
+        at risk)."""
+        return self.at_risk_since is not None and self.status not in (Status.DELIVERED, Status.CANCELLED)
+
+    @property
+    def later_than_promised(self) -> bool:
+        """On its way with an ETA past its promise (the at-risk check's new ETA, or staff's): the order page says so."""
+        return (self.status not in (Status.DELIVERED, Status.CANCELLED) and self.eta is not None
+                and self.promised_at is not None and self.eta > self.promised_at)
 
     @property
     def total(self) -> Decimal:
@@ -270,7 +289,10 @@ class OrderEvent(models.Model):
         indexes = [
             models.Index(
                 fields=["created_at"], name="orderevent_unpublished", condition=models.Q(published_at=None)
-            )
+            ),
+            # The at-risk estimator's recent stays: status changes out of one status into the next, latest first.
+            models.Index(fields=["from_status", "to_status", "-created_at"], name="orderevent_stays",
+                         condition=models.Q(kind="status")),
         ]
 
     def __str__(self) -> str:

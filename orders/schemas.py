@@ -134,6 +134,8 @@ class OrderOut(Schema):
     internal_note: str | None = None
     customer: str | None = None
     awaiting_reply: int | None = None
+    # Flagged as likely to miss its promise and still on its way (docs/operations.md, "At-risk orders").
+    at_risk: bool | None = None
 
 
 class SeenOut(Schema):

@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import ApiKey, Scope
 from orders.models import ChatMessage, Order, OrderEvent
-from orders.states import TRANSITIONS
+from orders.states import TRANSITIONS, Status
 
 # Who reads: a person (a customer, staff) or a shop's system with a service API key.
 Viewer = User | AnonymousUser | ApiKey
@@ -170,9 +170,17 @@ def chat_history(order_id: int, limit: int = 50) -> list[ChatMessage]:
     return list(reversed(latest[:limit]))
 
 
-def board_orders(limit: int = 200) -> list[Order]:
-    """The staff board's orders: the most recently changed first, with their customers."""
-    orders = Order.objects.select_related("customer").order_by(F("status_changed_at").desc(nulls_last=True), "-pk")
+def at_risk_orders(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """Those of `orders` flagged as likely to miss their promise and still on their way (Order.at_risk)."""
+    return orders.filter(at_risk_since__isnull=False).exclude(status__in=[Status.DELIVERED, Status.CANCELLED])
+
+
+def board_orders(limit: int = 200, *, at_risk: bool = False) -> list[Order]:
+    """The staff board's orders: the most recently changed first, with their customers; `at_risk`: only those."""
+    orders: QuerySet[Order] = Order.objects.select_related("customer").order_by(
+        F("status_changed_at").desc(nulls_last=True), "-pk")
+    if at_risk:
+        orders = at_risk_orders(orders)
     return list(orders[:limit])
 
 

@@ -1,5 +1,6 @@
 """Writes: new orders (intake), status changes (state machine, OrderEvent), shipment and promise changes
-(`order.updated` events), the outbox mark, delivery receipts, chat messages, status e-mails."""
+(`order.updated` events), the outbox mark, delivery receipts, chat messages, status e-mails, at-risk flags and
+their notices."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.models import ApiKey
+from orders import promises
 from orders.carriers import carrier_tracking_url
 from orders.models import SHIPMENT_FIELDS, STATUS_STAMP, TEXT_LIMITS, ChatMessage, Order, OrderEvent, OrderItem
-from orders.signals import chat_message_posted, status_changed
+from orders.signals import chat_message_posted, order_at_risk, status_changed
 from orders.states import Status, check_transition
 
 logger = logging.getLogger(__name__)
@@ -299,5 +302,76 @@ def email_status_change(*, event_id: int) -> bool:
     except Exception:
         # Not sent: give the claim back so the task's retry can send it. The error propagates to the retry.
         OrderEvent.objects.filter(pk=event_id).update(emailed_at=None)
+        raise
+    return True
+
+
+def flag_orders_at_risk(*, now: datetime) -> list[Order]:
+    """The at-risk check: flag each open order that will probably miss its promise (orders/promises.py), and
+    offer the notice again to flagged customers whose notice e-mail never went out (a broker down at commit)."""
+    margin = timedelta(minutes=settings.AT_RISK_MARGIN_MINUTES)
+    found = promises.orders_missing_promise(now=now, dwells=promises.usual_dwells(now=now), margin=margin)
+    flagged = [late.order for late in found if flag_at_risk(order=late.order, expected=late.expected, now=now)]
+    if flagged:
+        logger.info("%d order(s) will probably miss their promise: %s", len(flagged),
+                    ", ".join(order.number for order in flagged))
+    # A day of second chances, then the log line of the failed task is all (a bad address fails every time).
+    for order in promises.flagged_unnotified(flagged_since=now - timedelta(days=1), flagged_before=now):
+        order_at_risk.send(sender=Order, order=order)
+    return flagged
+
+
+def flag_at_risk(*, order: Order, expected: datetime, now: datetime) -> bool:
+    """Flag an open order at risk of missing its promise, once: stamp `at_risk_since`, move its `eta` to the
+    expected delivery (an `order.updated` event: open pages get the new ETA live, `after_seq` replays it) and have
+    the customer's notice e-mailed once this commits. An ETA already later than the estimate (staff's word) stays.
+    False when the order was flagged already or is no longer on its way."""
+    with transaction.atomic():
+        claimed = Order.objects.filter(pk=order.pk, at_risk_since=None, status__in=promises.EN_ROUTE)
+        if not claimed.update(at_risk_since=now):
+            return False
+        current = Order.objects.values_list("eta", flat=True).get(pk=order.pk)
+        eta = promises.whole_minute_after(expected)
+        update_order(order=order, changes={"eta": max(eta, current) if current else eta}, actor=None)
+        order.refresh_from_db(fields=["at_risk_since", "at_risk_notified_at"])
+        order_at_risk.send(sender=Order, order=order)
+    return True
+
+
+def email_at_risk_notice(*, order_id: int) -> bool:
+    """E-mail the customer of an at-risk order its one proactive notice with the new ETA: claim, send, release the
+    claim on failure (the task's retry sends it). False when sent already, closed meanwhile, or no address."""
+    from integrations.tracking import tracking_url
+
+    order = Order.objects.select_related("customer").filter(pk=order_id).first()
+    if order is None or order.at_risk_since is None or order.status not in promises.EN_ROUTE:
+        return False
+    customer = order.customer
+    if not customer.email:
+        logger.info("Order %s: customer %s has no e-mail address; at-risk notice skipped", order, customer.pk)
+        return False
+    # The claim leaves updated_at alone: an e-mail is no change of the order that pages or boards must fetch.
+    unsent = Order.objects.filter(pk=order_id, at_risk_notified_at=None)
+    if not unsent.update(at_risk_notified_at=timezone.now(), updated_at=F("updated_at")):
+        return False
+    with translation.override(settings.LANGUAGE_CODE):
+        context: dict[str, object] = {
+            "language": settings.LANGUAGE_CODE,
+            "name": customer.get_short_name() or customer.get_username(),
+            "order": order,
+            "promised_at": order.promised_at,
+            "eta": order.eta,
+            "tracking_url": tracking_url(order),
+            "page_url": settings.SITE_URL + reverse("order-page", args=[order.pk]) if settings.SITE_URL else "",
+            "support_email": settings.SUPPORT_EMAIL,
+        }
+        subject = render_to_string("emails/at_risk_subject.txt", context).strip()
+        context["subject"] = subject
+        message = EmailMultiAlternatives(subject, render_to_string("emails/at_risk.txt", context), to=[customer.email])
+        message.attach_alternative(render_to_string("emails/at_risk.html", context), "text/html")
+    try:
+        message.send()
+    except Exception:
+        Order.objects.filter(pk=order_id).update(at_risk_notified_at=None, updated_at=F("updated_at"))
         raise
     return True

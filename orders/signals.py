@@ -9,6 +9,8 @@ realtime connects its receivers in RealtimeConfig.ready() (docs/architecture.md,
   task retries and the event stays unpublished.
 - `chat_message_posted(message)`: a chat message (its `sender` loaded) was committed; deliver it to its room.
 - `orders_stuck(orders)`: these orders sat in one status too long; tell staff.
+- `order_at_risk(order)`: sent inside the transaction that flagged the order at risk of missing its promise;
+  orders.tasks has its customer's notice e-mailed once that transaction commits.
 """
 
 from django.dispatch import Signal
@@ -17,3 +19,4 @@ status_changed = Signal()
 event_ready = Signal()
 chat_message_posted = Signal()
 orders_stuck = Signal()
+order_at_risk = Signal()

@@ -1,5 +1,6 @@
 """Celery tasks: deliver status events (the outbox), e-mail offline customers and those who did not see a change in
-time, alert staff about stuck orders."""
+time, alert staff about stuck orders, flag orders at risk of missing their promise and send their customers the
+notice."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from redis.exceptions import RedisError
 from orders import selectors, services
 from orders.delivery import deliver, email_unless_seen
 from orders.models import Order, OrderEvent
-from orders.signals import orders_stuck, status_changed
+from orders.signals import order_at_risk, orders_stuck, status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,12 @@ def email_order_update(event_id: int) -> None:
 
 
 
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def check_orders_at_risk() -> int:
+    """Flag open orders that will probably miss their promise (orders/promises.py); each customer is told once."""
+    return len(services.flag_orders_at_risk(now=timezone.now()))
+
+
 @shared_task(
     acks_late=True,
     autoretry_for=(SMTPException, OSError),
@@ -127,3 +134,28 @@ def email_if_unseen(event_id: int) -> None:
     """EMAIL_FALLBACK_AFTER_SECONDS after a change reached a connected customer: e-mail it unless they have seen it
     (orders.delivery.check_seen_later). Sends at most once, whichever task sends first."""
     email_unless_seen(event_id)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def email_at_risk_notice(order_id: int) -> None:
+    """E-mail an at-risk order's customer the new ETA. Sends at most once."""
+    services.email_at_risk_notice(order_id=order_id)
+
+
+@receiver(order_at_risk, dispatch_uid="orders.tasks.notice_on_commit")
+def notice_on_commit(sender: Any, order: Order, **kwargs: Any) -> None:
+    transaction.on_commit(partial(enqueue_notice, order.pk))
+
+
+def enqueue_notice(order_id: int) -> None:
+    try:
+        email_at_risk_notice.delay(order_id)
+    except BrokerUnavailable:
+        # The order stays flagged and unnotified: the next at-risk check offers the notice again.
+        logger.warning("Broker unavailable; the at-risk notice of order %s waits for the next check", order_id)

@@ -155,7 +155,8 @@ def staff_board(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("The board is for staff who may view orders.")
     # Taken before the read: the board's first reconcile asks for what changed since (docs/pages.md).
     as_of = timezone.now()
-    orders = selectors.board_orders(BOARD_ROWS)
+    at_risk_only = request.GET.get("at_risk") == "1"
+    orders = selectors.board_orders(BOARD_ROWS, at_risk=at_risk_only)
     # The least recently changed order rendered, when the board is full: an order the board did not render
     # but finds changed later than this on a reconcile was missed, older ones were just outside the window.
     edge = orders[-1] if len(orders) == BOARD_ROWS else None
@@ -166,6 +167,7 @@ def staff_board(request: HttpRequest) -> HttpResponse:
     rows = [(order, unread.get(order.pk, 0), watchers.get(order.pk, [])) for order in orders]
     context = {
         "rows": rows,
+        "at_risk_only": at_risk_only,
         # No silent cap: past the window the board says how many orders there are and where the rest are.
         "total": selectors.order_count() if edge else len(orders),
         "page_data": {

@@ -5,6 +5,7 @@ tests/realtime/sockets.py, browser pages: tests/browser/pages.py, processes: tes
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -25,6 +26,21 @@ def make_user(username: str, *, is_staff: bool = False, is_active: bool = True) 
 def make_order(customer: Any) -> Order:
     order = Order.objects.create(customer=customer, shipping_address="1 Test Street")
     OrderItem.objects.create(order=order, name="Beans", quantity=2, unit_price="9.50")
+    return order
+
+
+def with_history(order: Order, steps: list[tuple[str, datetime]], *, created: datetime, actor: Any = None) -> Order:
+    """Give `order` a history at chosen times: created at `created`, then each (status, at) in turn (the clock of
+    the estimator's tests, orders/promises.py)."""
+    from orders import services
+    from orders.models import OrderEvent
+
+    OrderEvent.objects.filter(order=order, seq=1).update(created_at=created)
+    for status, at in steps:
+        event = services.change_status(order=order, to=status, actor=actor)
+        OrderEvent.objects.filter(pk=event.pk).update(created_at=at)
+    Order.objects.filter(pk=order.pk).update(status_changed_at=steps[-1][1] if steps else created)
+    order.refresh_from_db()
     return order
 
 

@@ -11,11 +11,12 @@ from django.conf import settings
 # "webhooks": [its delivery task]); worker_command() and the settings' CELERY_TASK_QUEUES follow from it.
 TASKS_BY_QUEUE: dict[str, list[str]] = {
     "realtime": ["orders.tasks.send_order_update"],
-    "email": ["orders.tasks.email_order_update", "orders.tasks.email_if_unseen"],
+    "email": ["orders.tasks.email_order_update", "orders.tasks.email_if_unseen", "orders.tasks.email_at_risk_notice"],
     "webhooks": ["integrations.tasks.deliver_webhook"],
     "periodic": [
         "orders.tasks.republish_unpublished_events",
         "orders.tasks.alert_stuck_orders",
+        "orders.tasks.check_orders_at_risk",
         "orders.tasks.prune_presence",
         "integrations.tasks.send_due_webhooks",
     ],

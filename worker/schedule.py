@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.apps import apps as global_apps
 from django.apps.registry import Apps
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
@@ -27,6 +28,9 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
     # The outbox sweep: re-sends events whose push failed or never ran (docs/reliability.md).
     PeriodicJob("Re-publish unpublished order events", "orders.tasks.republish_unpublished_events", 10, "seconds"),
     PeriodicJob("Alert staff about stuck orders", "orders.tasks.alert_stuck_orders", 15, "minutes"),
+    # Orders that will probably miss their promise: flagged, given a new ETA, their customers told (operations.md).
+    PeriodicJob("Flag orders at risk of missing their promise", "orders.tasks.check_orders_at_risk",
+                settings.AT_RISK_CHECK_INTERVAL_SECONDS, "seconds"),
     PeriodicJob("Prune silent presence connections", "orders.tasks.prune_presence", 30, "seconds"),
     # Due webhook deliveries (retries, lost hand-offs, lapsed leases) and failing endpoints (docs/reliability.md).
     PeriodicJob("Send due webhook deliveries", "integrations.tasks.send_due_webhooks", 5, "seconds"),

@@ -60,6 +60,14 @@ function showShipment(changed = {}) {
   showFact("promised-at", shipment.promised_at ? timeElement(shipment.promised_at) : words.notKnown,
            "promised_at" in changed);
   showFact("eta", shipment.eta ? timeElement(shipment.eta) : words.notKnown, "eta" in changed);
+  showLate();
+}
+
+// "Running late" while the order is on its way with an ETA past its promise (models.Order.later_than_promised).
+function showLate() {
+  const open = !["delivered", "cancelled"].includes(currentStatus.dataset.status);
+  const late = shipment.eta && shipment.promised_at && Date.parse(shipment.eta) > Date.parse(shipment.promised_at);
+  document.getElementById("late-notice").hidden = !(open && late);
 }
 
 const SHIPMENT_FIELDS = ["carrier", "tracking_number", "carrier_tracking_url", "promised_at", "eta"];
@@ -102,6 +110,7 @@ function showCurrent(status) {
   currentStatus.textContent = label(status);
   currentStatus.dataset.status = status;
   renderProgress(status);
+  showLate();
 }
 
 function showStatus(frame) {

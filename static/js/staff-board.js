@@ -38,11 +38,13 @@ function newRow(orderId, number, order = null) {
   return row;
 }
 
-// The customer and the unread count, from the database: what the chat feed counts from.
-function fillStaffFields(row, { customer, awaiting_reply: unread }) {
+// The customer, the unread count and the at-risk flag, from the database: what the chat feed counts from.
+function fillStaffFields(row, { customer, awaiting_reply: unread, at_risk: atRisk }) {
   row.dataset.customer = customer;
   row.querySelector(".customer").textContent = customer;
   setUnread(row, unread);
+  row.dataset.atRisk = String(Boolean(atRisk));
+  row.querySelector(".at-risk-badge").hidden = !atRisk;
 }
 
 async function fillFromServer(row) {
@@ -191,5 +193,9 @@ liveStream({
     else if (frame.type === "chat.message") applyChat(frame);
     else if (frame.type === "order.stuck") applyStuck(frame);
     else if (frame.type === "order.seen") applySeen(frame);
+    // A new ETA may be the at-risk check's: the row re-reads its staff fields, the flag among them.
+    else if (frame.type === "order.updated" && "eta" in frame && rowFor(frame.order_id)) {
+      fillFromServer(rowFor(frame.order_id));
+    }
   },
 });

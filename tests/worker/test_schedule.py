@@ -37,6 +37,7 @@ def test_migrate_writes_every_periodic_task_of_the_schedule() -> None:
     assert rows() == {
         "Re-publish unpublished order events": ("orders.tasks.republish_unpublished_events", 10, "seconds"),
         "Alert staff about stuck orders": ("orders.tasks.alert_stuck_orders", 15, "minutes"),
+        "Flag orders at risk of missing their promise": ("orders.tasks.check_orders_at_risk", 300, "seconds"),
         "Prune silent presence connections": ("orders.tasks.prune_presence", 30, "seconds"),
         "Send due webhook deliveries": ("integrations.tasks.send_due_webhooks", 5, "seconds"),
     }
