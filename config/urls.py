@@ -26,5 +26,7 @@ urlpatterns = [
     path("orders/", views.my_orders, name="my-orders"),
     path("orders/<int:order_id>/", views.order_page, name="order-page"),
     path("staff/", views.staff_board, name="staff-board"),
+    path("staff/rows/", views.staff_board_rows, name="staff-board-rows"),
+    path("staff/counts/", views.staff_board_counts, name="staff-board-counts"),
     path("metrics", metrics_view, name="metrics"),
 ]
