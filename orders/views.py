@@ -102,8 +102,19 @@ def my_orders(request: HttpRequest) -> HttpResponse:
     orders = selectors.visible_orders(request.user).prefetch_related("items").order_by("-pk")
     # A page number out of range or not a number shows the last or first page, never an error.
     page = Paginator(orders, MY_ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    page_data = {"labels": status_labels(), "text": page_text(), "asOf": as_of.isoformat(), "socket": socket_timing()}
+    text = {**page_text(), "newOrders": gettext("New orders since this page was loaded: {numbers}.")}
+    page_data = {"labels": status_labels(), "text": text, "asOf": as_of.isoformat(), "socket": socket_timing(),
+                 # Only the first page shows new orders (newest first); the others say there are some.
+                 "addsOrders": page.number == 1}
     return render(request, "orders/my_orders.html", {"page": page, "page_data": page_data})
+
+
+@login_required
+def my_order_cards(request: HttpRequest) -> HttpResponse:
+    """Cards of the viewer's own orders (`?id=` repeated), as "My orders" renders them: for orders it adds live."""
+    order_ids = [int(value) for value in request.GET.getlist("id")[:MY_ORDERS_PER_PAGE] if value.isdigit()]
+    orders = selectors.visible_orders(request.user).filter(pk__in=order_ids).prefetch_related("items")
+    return render(request, "orders/order_cards.html", {"orders": orders.order_by("-pk")})
 
 
 @login_required

@@ -2,7 +2,7 @@
 // (/staff/rows/, rendered by the same template as the page), the counts per status, and the notice of orders
 // that changed but are not shown. templates/orders/board_row.html is the row's shape.
 
-import { pageData, timeElement } from "./format.js";
+import { localizeTimes, pageData, timeElement } from "./format.js";
 
 export const data = pageData();
 export const body = document.getElementById("board-body");
@@ -35,8 +35,8 @@ function blankRow(orderId, number) {
   const admin = row.querySelector(".admin-link");
   admin.href = `/admin/orders/order/${orderId}/change/`;
   admin.querySelector(".visually-hidden").textContent = ` ${number}`;
-  const rowNumber = row.querySelector(".row-number");
-  if (rowNumber) rowNumber.textContent = number;
+  const select = row.querySelector(".status-change select");
+  if (select) select.setAttribute("aria-label", `${select.dataset.labelText} ${number}`);
   return row;
 }
 
@@ -49,6 +49,7 @@ async function readRows(orderIds) {
     if (!response.ok) throw new Error(`GET /staff/rows/ answered ${response.status}`);
     const holder = document.createElement("template");
     holder.innerHTML = await response.text();
+    localizeTimes(holder.content);
     for (const row of holder.content.querySelectorAll("tr[data-order-id]")) rows.set(row.dataset.orderId, row);
   }
   return rows;

@@ -187,3 +187,10 @@ def test_the_board_and_the_admin_speak_german(staff: Any, alice_order: Order) ->
     admin = client.get(f"/admin/orders/order/{alice_order.pk}/change/", headers={"accept-language": "de"})
     text = admin.content.decode()
     assert "Live-Seite ansehen" in text and "Sichern" in text  # ours, and Django's own German
+
+
+def test_my_order_cards_render_only_the_customers_own_orders(alice: Any, alice_order: Order,
+                                                             bob_order: Order) -> None:
+    cards = client_for(alice).get(f"/orders/cards/?id={alice_order.pk}&id={bob_order.pk}&id=x").content.decode()
+    assert f'data-order-id="{alice_order.pk}"' in cards and "1 item" in cards
+    assert bob_order.number not in cards
