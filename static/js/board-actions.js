@@ -23,9 +23,9 @@ async function changeStatus(row, form) {
     });
     const answer = await response.json().catch(() => ({}));
     if (response.ok) {
-      const { order } = answer;
+      const { order, event } = answer;
       applyStatus({ order_id: order.id, number: order.number, seq: order.seq, status: order.status,
-                    at: order.status_changed_at }, { add: true });
+                    previous: event.previous, at: order.status_changed_at }, { add: true });
       result.textContent = say("changed", { status: label(order.status) });
     } else {
       // 409: the state machine's reason; 403, 422: the API's.

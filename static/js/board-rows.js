@@ -62,9 +62,10 @@ const copy = (row, fresh, selector) => row.querySelector(selector).replaceWith(f
 // that started before a chat frame arrived can thus never undo or double-count that frame.
 function merge(row, fresh) {
   if (Number(fresh.dataset.seq) > Number(row.dataset.seq)) {
-    const badge = fresh.querySelector(".status-badge");
-    setStatus(row, { seq: Number(fresh.dataset.seq), status: badge.dataset.status,
-                     at: fresh.querySelector(".changed-at time")?.getAttribute("datetime") });
+    // A change the read saw before its frame arrived: shown as the frame would show it.
+    applyStatus({ order_id: row.dataset.orderId, number: numberOf(row), seq: Number(fresh.dataset.seq),
+                  status: fresh.querySelector(".status-badge").dataset.status,
+                  at: fresh.querySelector(".changed-at time")?.getAttribute("datetime") });
   }
   if (Number(fresh.dataset.chatId) >= Number(row.dataset.chatId)) {
     row.dataset.chatId = fresh.dataset.chatId;
@@ -139,10 +140,13 @@ const addsRowFor = (status) => data.addsRows && shownStatuses.has(status);
 
 // A status change (a frame, a reconcile's read, the board's own change). `fill`: read a new row's customer,
 // chat and watchers (a reconcile reads every row at its end instead).
-export function applyStatus({ order_id: orderId, number, seq, status, at }, { fill = true, add = null } = {}) {
+export function applyStatus({ order_id: orderId, number, seq, status, previous, at },
+                            { fill = true, add = null } = {}) {
   scheduleCounts();
   let row = rowFor(orderId);
   if (row && seq <= Number(row.dataset.seq)) return; // already shown
+  // The counts move at once for a row's next change; the re-read above corrects anything else.
+  if (row && previous && seq === Number(row.dataset.seq) + 1) moveCount(previous, status);
   if (!row) {
     if (!(add ?? addsRowFor(status))) {
       // A change since the render that this view could show (a later page, a search: it may not match).
@@ -208,15 +212,23 @@ export function applyStuck({ orders }) {
 }
 
 // The counts per status (and the total) of the board's filter, re-read from the server a moment after status
-// changes: the server's count is the truth, whatever frames the board saw.
+// changes (at most one read a second, however many changes): the server's count is the truth, whatever
+// frames the board saw or missed.
 let countsTimer = null;
 
 export function scheduleCounts() {
-  clearTimeout(countsTimer);
-  countsTimer = setTimeout(readCounts, COUNTS_AFTER_MS);
+  countsTimer ??= setTimeout(readCounts, COUNTS_AFTER_MS);
+}
+
+function moveCount(from, to) {
+  for (const [status, by] of [[from, -1], [to, 1]]) {
+    const shown = document.querySelector(`.status-count[data-status="${status}"]`);
+    if (shown) shown.textContent = Math.max(0, Number(shown.textContent) + by);
+  }
 }
 
 async function readCounts() {
+  countsTimer = null;
   try {
     const response = await fetch(`/staff/counts/${window.location.search}`, { credentials: "same-origin" });
     if (!response.ok) throw new Error(`GET /staff/counts/ answered ${response.status}`);
