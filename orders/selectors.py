@@ -177,7 +177,7 @@ class BoardFilter:
     statuses: frozenset[str] = frozenset()
     include_closed: bool = False
     awaiting_reply: bool = False
-    # The at-risk filter belongs here (a flag and one clause in _board_orders), with the at-risk feature.
+    # The at-risk filter belongs here (a flag here and one clause in _matching), with the at-risk feature.
 
     def shown_statuses(self) -> frozenset[str]:
         if self.statuses:
@@ -350,22 +350,23 @@ class ChatSummary:
 
 
 def chat_summaries(order_ids: Iterable[int]) -> dict[int, ChatSummary]:
-    """Per order with a chat, its ChatSummary, in one statement (one snapshot: the count and `last_id` agree)."""
-    last_reply = (
-        ChatMessage.objects.filter(order_id=OuterRef(OuterRef("order_id")))
-        .exclude(sender_id=OuterRef(OuterRef("order__customer_id")))
-        .order_by("-id").values("id")[:1]
-    )
+    """Per order with a chat, its ChatSummary, in one statement (one snapshot: the count and `last_id` agree;
+    correlated subqueries, so SQLite's embedded mode runs it too)."""
+    messages = ChatMessage.objects.filter(order_id=OuterRef("pk"))
+    latest = messages.order_by("-id")
+    last_reply = messages.exclude(sender_id=OuterRef("customer_id")).order_by("-id").values("id")[:1]
     unread = (
-        ChatMessage.objects.filter(order_id=OuterRef("order_id"), sender_id=OuterRef("order__customer_id"),
-                                   id__gt=Coalesce(Subquery(last_reply), 0))
+        messages.filter(sender_id=OuterRef("customer_id"), id__gt=OuterRef("last_reply"))
         .order_by().values("order_id").annotate(count=Count("id")).values("count")
     )
-    latest = (
-        ChatMessage.objects.filter(order_id__in=list(order_ids))
-        .order_by("order_id", "-id").distinct("order_id")
-        .annotate(unread=Coalesce(Subquery(unread), 0))
-        .values_list("order_id", "id", "text", "sender__username", "unread")
+    rows = (
+        Order.objects.filter(pk__in=list(order_ids))
+        .annotate(last_reply=Coalesce(Subquery(last_reply), 0))
+        .annotate(last_id=Subquery(latest.values("id")[:1]), last_text=Subquery(latest.values("text")[:1]),
+                  last_sender=Subquery(latest.values("sender__username")[:1]),
+                  unread=Coalesce(Subquery(unread), 0))
+        .filter(last_id__isnull=False)
+        .values_list("pk", "last_id", "last_text", "last_sender", "unread")
     )
     return {order_id: ChatSummary(unread=count, last_id=last_id, last_text=text, last_sender=sender)
-            for order_id, last_id, text, sender, count in latest}
+            for order_id, last_id, text, sender, count in rows}
