@@ -194,3 +194,23 @@ def test_my_order_cards_render_only_the_customers_own_orders(alice: Any, alice_o
     cards = client_for(alice).get(f"/orders/cards/?id={alice_order.pk}&id={bob_order.pk}&id=x").content.decode()
     assert f'data-order-id="{alice_order.pk}"' in cards and "1 item" in cards
     assert bob_order.number not in cards
+
+
+def test_the_boards_queries_do_not_grow_with_its_rows(staff: Any, alice: Any, bob: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(staff)
+
+    def queries_for_board() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/staff/", {"q": "example.com"}).status_code == 200
+        return len(queries)
+
+    first = make_order(alice)
+    ChatMessage.objects.create(order=first, sender=alice, text="hello")
+    few = queries_for_board()
+    for i in range(20):
+        order = make_order(bob if i % 2 else alice)
+        ChatMessage.objects.create(order=order, sender=order.customer, text="where is it?")
+    assert queries_for_board() == few
