@@ -284,3 +284,26 @@ async def test_my_orders_shows_a_new_order_and_its_changes_live(
     await expect(customer.locator(".order-card")).to_have_count(2)
     width = await customer.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"], f"the page is {width}px wide at {viewport['width']}px"
+
+
+async def test_the_board_speaks_german_to_a_german_browser_and_keeps_the_reason_in_the_apis_words(
+    alice: Any, staff: Any, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)
+    await asyncio.to_thread(start_worker)
+    order = await asyncio.to_thread(make_order, alice)
+    await all_pushed()
+    board = await log_in(await new_context(), server.http, staff.username)
+    await board.get_by_label("Language").select_option("de")  # the header's switch: remembered in a cookie
+    await board.locator(".language-switch").get_by_role("button").click()
+    await expect(board.get_by_role("heading", level=1)).to_have_text("Alle Bestellungen, live")
+    await expect(board.locator("#connection")).to_have_text("Live")
+    target = row(board, order)
+    await target.get_by_label(f"Neuer Status {order.number}").select_option("shipped")
+    await target.get_by_role("button", name="Ändern").click()
+    await expect(target.locator(".change-result")).to_have_text(
+        "Nicht geändert: A pending order cannot become shipped; it can become confirmed or cancelled.")
+    await target.get_by_label(f"Neuer Status {order.number}").select_option("confirmed")
+    await target.get_by_role("button", name="Ändern").click()
+    await expect(target.locator(".change-result")).to_have_text("Geändert in: Bestätigt.")
+    await expect(target.locator(".change-note")).to_have_text("(gerade geändert)")
