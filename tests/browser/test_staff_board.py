@@ -183,7 +183,7 @@ async def test_staff_search_filter_and_change_a_status_from_the_board_and_a_refu
     # A change the state machine allows: shown at once, and counted.
     target = row(board, first)
     await target.get_by_label(f"New status {first.number}").select_option("confirmed")
-    await target.get_by_role("button", name="Change").click()
+    await target.get_by_role("button", name="Change status").click()
     await expect(target.locator(".change-result")).to_have_text("Changed to Confirmed.")
     await expect(target.locator(".status-badge")).to_have_text("Confirmed")
     assert (await asyncio.to_thread(Order.objects.get, pk=first.pk)).status == "confirmed"
@@ -193,7 +193,7 @@ async def test_staff_search_filter_and_change_a_status_from_the_board_and_a_refu
     # One it refuses: the reason is the state machine's, and nothing changed.
     other = row(board, second)
     await other.get_by_label(f"New status {second.number}").select_option("delivered")
-    await other.get_by_role("button", name="Change").click()
+    await other.get_by_role("button", name="Change status").click()
     await expect(other.locator(".change-result")).to_have_text(
         "Not changed: A pending order cannot become delivered; it can become confirmed or cancelled.")
     await expect(other.locator(".status-badge")).to_have_text("Pending")
@@ -300,10 +300,10 @@ async def test_the_board_speaks_german_to_a_german_browser_and_keeps_the_reason_
     await expect(board.locator("#connection")).to_have_text("Live")
     target = row(board, order)
     await target.get_by_label(f"Neuer Status {order.number}").select_option("shipped")
-    await target.get_by_role("button", name="Ändern").click()
+    await target.get_by_role("button", name="Status ändern").click()
     await expect(target.locator(".change-result")).to_have_text(
         "Nicht geändert: A pending order cannot become shipped; it can become confirmed or cancelled.")
     await target.get_by_label(f"Neuer Status {order.number}").select_option("confirmed")
-    await target.get_by_role("button", name="Ändern").click()
+    await target.get_by_role("button", name="Status ändern").click()
     await expect(target.locator(".change-result")).to_have_text("Geändert in: Bestätigt.")
     await expect(target.locator(".change-note")).to_have_text("(gerade geändert)")
