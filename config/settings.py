@@ -291,7 +291,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# The pages import the published JS client (clients/js, an ES module: no bundler) from /static/realtime-client/.
+STATICFILES_DIRS = [BASE_DIR / "static", ("realtime-client", BASE_DIR / "clients" / "js" / "src")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -43,6 +43,7 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_LARGE = 4009
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455's registry: a temporary condition on the server
 # Each close's reason, distinct and stable: a client tells the limits apart by them (docs/protocol.md).
 NOT_AUTHENTICATED = "not authenticated"
 TOKEN_EXPIRED = "token expired"
@@ -54,6 +55,7 @@ NOT_FOUND = "no such order"
 TOO_MANY_FRAMES = "too many frames"
 TOO_MANY_CHAT_MESSAGES = "too many chat messages"
 FRAME_TOO_LARGE = "frame too large"
+SERVER_UNAVAILABLE = "server unavailable"
 
 
 class FrameError(Exception):
@@ -95,6 +97,19 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
                                          burst=settings.WS_RATE_LIMIT_BURST)
         # Close codes only reach a client on an accepted socket, so accept first and close at once if refused.
         await self.accept(chosen_subprotocol(self.scope))
+        await self.admit_unless_redis_is_down()
+
+    async def admit_unless_redis_is_down(self) -> None:
+        try:
+            await self.admit()
+        except (RedisError, OSError) as exc:
+            # Slots, groups and the layer live in Redis: without it the socket could follow nothing. A clean close
+            # the client backs off from, instead of a crashed consumer and a dropped connection (1006).
+            logger.warning("Socket closed at connect, Redis is unreachable: %s", exc)
+            await self.refuse(CLOSE_TRY_AGAIN_LATER, SERVER_UNAVAILABLE)
+
+    async def admit(self) -> None:
+        """Authenticate, take a connection slot, join the socket's groups and send its first frames."""
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED, NOT_AUTHENTICATED)
             return
@@ -124,7 +139,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             self._watch_task.cancel()
         if self.holds_slot:
             self.holds_slot = False
-            await limits.release_connection_slot_async(self.user.pk, self.channel_name)
+            try:
+                await limits.release_connection_slot_async(self.user.pk, self.channel_name)
+            except (RedisError, OSError) as exc:  # the slot expires by itself (limits.py)
+                logger.warning("Could not release the connection slot of %s: %s", self.channel_name, exc)
 
     async def _watch_credentials(self, expires_at: float | None) -> None:
         """Close with 4001 when the access token expires or the credentials are revoked, with 4003 when the user
@@ -502,6 +520,9 @@ class TrackingConsumer(EventStreamConsumer):
         self.budget = limits.FrameBudget(per_second=settings.WS_RATE_LIMIT_PER_SECOND,
                                          burst=settings.WS_RATE_LIMIT_BURST)
         await self.accept(TRACKING_SUBPROTOCOL)
+        await self.admit_unless_redis_is_down()
+
+    async def admit(self) -> None:
         grant: TrackingGrant | None = self.scope.get("tracking")
         self.order_id = self.scope["url_route"]["kwargs"]["order_id"]
         if grant is None or grant.order_id is None:

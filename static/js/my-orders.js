@@ -5,7 +5,7 @@
 // except after each (re)connect, when the orders changed since the page's last snapshot are re-read from
 // GET /api/orders/?updated_since= (every page of them: nothing is capped).
 
-import { LiveSocket } from "./live-socket.js";
+import { liveStream } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
 import { localizeTimes, pageData, timeElement } from "./format.js";
 import { fetchAllOrders, oneAtATime, sinceBefore } from "./orders-api.js";
@@ -93,11 +93,14 @@ const catchUp = oneAtATime(async () => {
   asOf = read.asOf;
 });
 
-new LiveSocket({
-  url: () => "/ws/notifications/",
+// Each card keeps its own seq (apply drops anything not newer), and every open re-reads the list: so no order is
+// subscribed for a replay (followUnseen: false), which for 50 cards would also be 50 frames on every reconnect.
+liveStream({
+  path: "/ws/notifications/",
+  followUnseen: false,
   onState: (state, detail) => indicator("orders", state, detail),
   onOpen: () => catchUp(),
   onFrame(frame) {
     if (frame.type === "order.status") apply(frame);
   },
-}).start();
+});

@@ -2,7 +2,7 @@
 // chat, and for staff who else is watching. On a guest tracking link (data.tracking) it is read-only: the status
 // socket authenticates by the link's token, and there is no chat.
 
-import { LiveSocket } from "./live-socket.js";
+import { liveStream } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
 import { ago, localizeTimes, pageData, timeElement } from "./format.js";
 
@@ -96,9 +96,12 @@ function showFreshness() {
 }
 setInterval(showFreshness, 1000);
 
-const statusSocket = new LiveSocket({
-  url: () => `/ws/orders/${data.orderId}/?after_seq=${lastSeq}`,
-  protocols: data.tracking ? ["tracking", data.tracking] : undefined,
+// The stream applies each order.status once and in seq order (repeats dropped, a frame ahead of a gap held until
+// it fills), and resumes from the last one applied after every reconnect.
+const statusSocket = liveStream({
+  path: `/ws/orders/${data.orderId}/`,
+  auth: data.tracking ? { tracking: data.tracking } : undefined,
+  positions: { [data.orderId]: data.seq },
   onState(state, detail) {
     statusLive = state === "live";
     indicator("status", state, detail);
@@ -108,26 +111,13 @@ const statusSocket = new LiveSocket({
     lastHeard = at;
     showFreshness();
   },
-  onFrame(frame) {
-    if (frame.type === "presence") {
-      showWatchers(frame.watchers);
-      return;
-    }
-    if (frame.type === "order.reset" && frame.order_id === data.orderId) {
-      resetTo(frame.seq);
-      return;
-    }
-    if (frame.type !== "order.status" || frame.order_id !== data.orderId) return;
-    if (frame.seq <= lastSeq) return; // already shown (at-least-once delivery)
-    if (frame.seq > lastSeq + 1) {
-      // A gap: resume from what we have rather than show events out of order.
-      statusSocket.reconnectNow();
-      return;
-    }
+  onStatus(frame) {
     lastSeq = frame.seq;
     showStatus(frame);
   },
-}).start();
+  onReset: (frame) => resetTo(frame.seq),
+});
+statusSocket.on("presence", (frame) => showWatchers(frame.watchers));
 
 function showWatchers(watchers) {
   const element = document.getElementById("watchers");
@@ -169,21 +159,19 @@ function startChat() {
     chatSend.disabled = !enabled;
   }
 
-  const chatSocket = new LiveSocket({
-    url: () => `/ws/orders/${data.orderId}/chat/`,
+  const chatSocket = liveStream({
+    path: `/ws/orders/${data.orderId}/chat/`,
     onState(state, detail) {
       indicator("chat", state, detail);
       setChatEnabled(state === "live");
     },
-    onFrame(frame) {
-      if (frame.type === "chat.message") showMessage(frame);
-      else if (frame.type === "presence") showWatchers(frame.watchers);
-      else if (frame.type === "error") {
-        chatError.textContent = frame.detail;
-        chatError.hidden = false;
-      }
-    },
-  }).start();
+  });
+  chatSocket.on("chat", showMessage);
+  chatSocket.on("presence", (frame) => showWatchers(frame.watchers));
+  chatSocket.on("error", (frame) => {
+    chatError.textContent = frame.detail;
+    chatError.hidden = false;
+  });
 
   chatForm.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -5,7 +5,7 @@
 // page's render, then each reconcile) from GET /api/orders/?updated_since=, so changes made while it was
 // disconnected are shown (and highlighted) too, whichever orders they touch, and re-reads its rows.
 
-import { LiveSocket } from "./live-socket.js";
+import { liveStream } from "./live-socket.js";
 import { bindIndicator } from "./indicator.js";
 import { localizeTimes } from "./format.js";
 import { fetchAllOrders, oneAtATime, sinceBefore } from "./orders-api.js";
@@ -57,8 +57,12 @@ const reconcile = oneAtATime(async () => {
   asOf = read.asOf;
 });
 
-new LiveSocket({
-  url: () => "/ws/notifications/",
+// Rows keep their own seq (applyStatus drops anything not newer), and every open reconciles from the order list:
+// so no order is subscribed for a replay (followUnseen: false), which for 50 rows would also be 50 frames on
+// every reconnect.
+liveStream({
+  path: "/ws/notifications/",
+  followUnseen: false,
   onState: (state, detail) => indicator("board", state, detail),
   onOpen: () => reconcile(),
   onFrame(frame) {
@@ -67,4 +71,4 @@ new LiveSocket({
     else if (frame.type === "chat.message") applyChat(frame);
     else if (frame.type === "order.stuck") applyStuck(frame);
   },
-}).start();
+});

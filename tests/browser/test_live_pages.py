@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from playwright.async_api import Locator, Page, expect
 from orders import services
 from orders.models import Order, OrderEvent
 from tests.browser.pages import admin_log_in, log_in
+from tests.e2e.processes import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("collected_static")]
 
@@ -147,6 +149,26 @@ async def test_staff_board_highlights_live_changes_shows_who_watches_and_counts_
     await expect(customer.locator("#chat-log .chat-text")).to_have_text(
         ["Can you deliver after 5pm?", "Yes, we'll book the evening slot."])
     await expect(alice_row.locator(".unread-count")).to_have_text("0")
+
+
+async def test_the_pages_sockets_are_the_published_js_clients(
+    alice: Any, staff: Any, alice_order: Order, start_server: Any, new_context: Any
+) -> None:
+    """One implementation of the socket rules: every page loads clients/js's module as it is, and no page script
+    opens a WebSocket of its own."""
+    client = (ROOT / "clients" / "js" / "src" / "index.js").read_text()
+    for script in Path(ROOT / "static" / "js").glob("*.js"):
+        assert "WebSocket(" not in script.read_text(), script.name
+    server = await asyncio.to_thread(start_server)
+    customer = await log_in(await new_context(), server.http, alice.username)
+    board = await log_in(await new_context(), server.http, staff.username)
+    for page, path in ((customer, "/orders/"), (customer, f"/orders/{alice_order.pk}/"), (board, "/staff/")):
+        await page.goto(server.http + path)
+        await expect(page.locator("#connection")).to_have_text("Live")
+        loaded = await page.evaluate("performance.getEntriesByType('resource').map((entry) => entry.name)")
+        assert f"{server.http}/static/realtime-client/index.js" in loaded, path
+    served = await customer.request.get(f"{server.http}/static/realtime-client/index.js")
+    assert served.ok and await served.text() == client
 
 
 async def test_reconnect_delays_grow_exponentially_with_jitter_up_to_the_cap(

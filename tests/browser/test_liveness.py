@@ -94,3 +94,56 @@ async def test_an_order_page_ahead_of_a_restored_database_shows_the_restored_his
     await expect(timeline_status(customer, 2)).to_have_text("Confirmed")
     await expect(customer.locator("#current-status")).to_have_text("Confirmed")
     await expect(customer.locator("#timeline li")).to_have_count(2)
+
+# Counts the sockets a page opens (window.sockets), from before its own scripts run.
+COUNT_SOCKETS = """(() => {
+    window.sockets = 0;
+    const Original = window.WebSocket;
+    window.WebSocket = class extends Original {
+        constructor(...args) { super(...args); window.sockets += 1; }
+    };
+})()"""
+
+
+async def test_without_network_the_page_says_so_and_reconnects_at_once_when_it_is_back(
+    alice: Any, staff: Any, alice_order: Order, start_server: Any, start_worker: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server)  # default 20 s pings: only the browser's events act here
+    await asyncio.to_thread(start_worker)
+    context = await new_context()
+    customer = await log_in(context, server.http, alice.username)
+    await customer.add_init_script(COUNT_SOCKETS)
+    await customer.goto(f"{server.http}/orders/{alice_order.pk}/")
+    indicator = customer.locator("#connection")
+    await expect(indicator).to_have_text("Live")
+    opened = await customer.evaluate("window.sockets")  # the status socket and the chat's
+
+    await context.set_offline(True)
+    await expect(indicator).to_have_text("Offline (No network)")
+    await change_status(alice_order, "confirmed", staff)
+    await context.set_offline(False)
+    # The "online" event reconnects both sockets now, not after a backoff or a pong deadline (20 + 10 s).
+    await expect(indicator).to_have_text("Live", timeout=5_000)
+    assert await customer.evaluate("window.sockets") == opened + 2
+    await expect(timeline_status(customer, 2)).to_have_text("Confirmed")
+    assert await customer.locator("#timeline li").count() == 2
+
+
+async def test_a_page_logged_out_elsewhere_asks_to_log_in_again_and_stops_retrying(
+    alice: Any, start_server: Any, new_context: Any
+) -> None:
+    server = await asyncio.to_thread(start_server, env={"WS_REAUTH_INTERVAL_SECONDS": "1"})
+    context = await new_context()
+    orders = await log_in(context, server.http, alice.username)
+    await orders.add_init_script(COUNT_SOCKETS)
+    await orders.goto(f"{server.http}/orders/")
+    await expect(orders.locator("#connection")).to_have_text("Live")
+
+    other_tab = await context.new_page()
+    await other_tab.goto(f"{server.http}/orders/")
+    await other_tab.get_by_role("button", name="Log out").click()
+    await other_tab.wait_for_url("**/accounts/logout/")
+    # The socket is closed 4001 at its next credentials check; a session no retry can renew: no more sockets.
+    await expect(orders.locator("#connection")).to_have_text("Offline (Please log in again)")
+    await orders.wait_for_timeout(2000)
+    assert await orders.evaluate("window.sockets") == 1

@@ -117,3 +117,27 @@ def test_the_protocol_docs_catalogue_names_every_close_reason_and_error_code() -
 
 def test_the_documents_statuses_are_the_state_machines() -> None:
     assert document()["components"]["schemas"]["status"]["enum"] == list(Status.values)
+
+
+def test_every_close_entry_says_what_a_client_does_next_in_the_same_fields() -> None:
+    # A YAML flow mapping splits an unquoted comma into a stray key: every entry has exactly these fields.
+    thens = {"refresh", "login", "reconnect", "backoff", "stop"}
+    for entry in document()["x-close-codes"]:
+        assert set(entry) == {"code", "reason", "then", "retry", "meaning"}, entry
+        assert entry["then"] in thens, entry
+    assert document()["x-close-other"]["then"] == "backoff"
+    assert {scheme: value["x-subprotocol"] for scheme, value in document()["components"]["securitySchemes"].items()
+            if "x-subprotocol" in value} == {"bearer": consumers.BEARER_SUBPROTOCOL,
+                                             "tracking": consumers.TRACKING_SUBPROTOCOL}
+
+
+def test_the_http_endpoints_the_document_names_are_the_sites() -> None:
+    from django.urls import resolve
+
+    endpoints = document()["x-http"]
+    for name, entry in endpoints.items():
+        if name == "openapi":
+            resolve(entry)
+            continue
+        match = resolve(entry["path"].replace("{order_id}", "7"))
+        assert match.func is not None, name

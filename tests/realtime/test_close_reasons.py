@@ -37,7 +37,8 @@ def test_each_reason_is_distinct_and_documented() -> None:
     reasons = [consumers.NOT_AUTHENTICATED, consumers.TOKEN_EXPIRED, consumers.TOKEN_REFUSED,
                consumers.CREDENTIALS_REVOKED, consumers.FORBIDDEN, consumers.ACCESS_CHANGED, consumers.NOT_FOUND,
                consumers.TOO_MANY_FRAMES,
-               consumers.TOO_MANY_CHAT_MESSAGES, limits.TOO_MANY_CONNECTIONS, consumers.FRAME_TOO_LARGE]
+               consumers.TOO_MANY_CHAT_MESSAGES, limits.TOO_MANY_CONNECTIONS, consumers.FRAME_TOO_LARGE,
+               consumers.SERVER_UNAVAILABLE]
     assert len(set(reasons)) == len(reasons)
     protocol = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     for reason in reasons:

@@ -181,6 +181,13 @@ export interface OrderStreamOptions {
   inBandRefresh?: boolean;
   /** ms before the token's `exp` to refresh it in band (default 60000) */
   refreshBefore?: number;
+  /** default true: a frame of an order with no position subscribes it from 0 (rule 8). false: it is passed on as a
+   * `frame` event only (no `status`), for a list of latest statuses that re-reads GET /api/orders/ on every open. */
+  followUnseen?: boolean;
+  /** subscribes sent at once when a notification socket opens (default 8); the rest follow in batches as large */
+  subscribeBatch?: number;
+  /** ms between those batches (default 1000), so a client following many orders stays under the frame limit */
+  subscribePaceMs?: number;
   onFrame?: (frame: ServerFrame) => void;
   onStatus?: (frame: OrderStatusFrame) => void;
   onReset?: (frame: OrderResetFrame) => void;
@@ -195,6 +202,8 @@ export declare const DEFAULTS: Readonly<{
   connectTimeout: number;
   backoffBase: number;
   backoffMax: number;
+  subscribeBatch: number;
+  subscribePaceMs: number;
 }>;
 
 export declare function tokenExpiry(token: string): number | undefined;
@@ -219,6 +228,8 @@ export declare class OrderStream {
   position(orderId: number): number | undefined;
   start(): this;
   stop(): void;
+  /** drop the socket and connect now rather than after the backoff's wait (the network is back); no-op when stopped */
+  reconnect(): void;
   /** /ws/notifications/ only: follow one more order from afterSeq (default 0, its whole history) */
   follow(orderId: number, afterSeq?: number): void;
   /** false when no socket is open (frames are not queued) */

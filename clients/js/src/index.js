@@ -22,6 +22,11 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10_000,
   backoffBase: 250,
   backoffMax: 30_000,
+  // Subscribes sent when a notification socket opens: `subscribeBatch` at once, as many again every
+  // `subscribePaceMs`. The server closes a socket with 4008 past 10 frames/s in bursts of 20 (docs/protocol.md,
+  // "Limits"), so a client that follows many orders must not send one subscribe per order all at once.
+  subscribeBatch: 8,
+  subscribePaceMs: 1_000,
 });
 
 /** A JWT's `exp` (epoch seconds), read without verifying it (the server does); undefined if it has none. */
@@ -69,6 +74,9 @@ export class OrderStream {
     this.inBandRefresh = Boolean(options.inBandRefresh);
     this.refreshBefore = options.refreshBefore ?? 60_000;
     this.pendingToken = null;
+    // followUnseen false: an order with no position is not subscribed from 0 (rule 8) but passed on as a `frame`
+    // only, for a client that shows each order's latest status and re-reads the list after every open (rule 7).
+    this.followUnseen = options.followUnseen ?? true;
     this.url = url;
     this.kind = socketKind(url);
     this.auth = { ...auth };
@@ -78,6 +86,8 @@ export class OrderStream {
       pingInterval: options.pingInterval ?? DEFAULTS.pingInterval,
       pongTimeout: options.pongTimeout ?? DEFAULTS.pongTimeout,
       connectTimeout: options.connectTimeout ?? DEFAULTS.connectTimeout,
+      subscribeBatch: options.subscribeBatch ?? DEFAULTS.subscribeBatch,
+      subscribePaceMs: options.subscribePaceMs ?? DEFAULTS.subscribePaceMs,
     };
     this.backoff = { base: options.backoffBase ?? DEFAULTS.backoffBase, max: options.backoffMax ?? DEFAULTS.backoffMax,
                      random: options.random ?? Math.random };
@@ -138,12 +148,49 @@ export class OrderStream {
     this.finish({ code: 1000, reason: "stopped by the client" });
   }
 
+  /**
+   * Drop the current socket, if any, and connect at once instead of after the backoff's wait: the network is back,
+   * the app came to the foreground. The backoff is not reset (only a pong does that); nothing once stopped.
+   */
+  reconnect() {
+    if (this.state === "idle" || this.state === "stopped") return;
+    const socket = this.socket;
+    this.socket = null;
+    this.clearTimers(); // the pending backoff wait, the ping and the pong deadline of the dropped socket
+    if (socket) {
+      try {
+        socket.close(1000);
+      } catch {
+        // a socket still connecting may throw; it is dropped either way
+      }
+      this.emit("close", { code: 1000, reason: "reconnecting", retry: true, delay: 0 });
+    }
+    this.connect();
+  }
+
   /** Follow one more order on /ws/notifications/ from `afterSeq` (what the page shows; 0 for its whole history). */
   follow(orderId, afterSeq = 0) {
     if (this.kind !== "notifications") throw new TypeError("follow() is for /ws/notifications/");
     this.last.set(orderId, afterSeq);
     this.held.delete(orderId);
     this.send({ type: "subscribe", order_id: orderId, after_seq: afterSeq });
+  }
+
+  /**
+   * Resubscribe every known order on a notification socket that just opened, paced under the server's frame limit.
+   * Each subscribe carries the order's position when it is sent, not when the socket opened: frames that arrived
+   * for it meanwhile were applied or held, and the replay fills in from there.
+   */
+  subscribeAll(socket) {
+    const pending = [...this.last.keys()];
+    const sendBatch = () => {
+      if (this.socket !== socket || this.state !== "open") return;
+      for (const orderId of pending.splice(0, this.timing.subscribeBatch)) {
+        socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: this.last.get(orderId) }));
+      }
+      if (pending.length) this.later(this.timing.subscribePaceMs, sendBatch);
+    };
+    sendBatch();
   }
 
   /** Send a frame on the open socket; false when there is none open (the frame is not queued). */
@@ -176,11 +223,7 @@ export class OrderStream {
       this.clear(opening);
       this.state = "open";
       this.emit("open", { connection: this.connections, reconnect: this.connections > 1 });
-      if (this.kind === "notifications") {
-        for (const [orderId, seq] of this.last) {
-          socket.send(JSON.stringify({ type: "subscribe", order_id: orderId, after_seq: seq }));
-        }
-      }
+      if (this.kind === "notifications") this.subscribeAll(socket);
       ping(); // at once: the first pong is what proves the server took us (a refused socket opens, then closes)
       this.every(this.timing.pingInterval, ping, socket);
       if (this.inBandRefresh) this.scheduleRefresh(socket, tokenExpiry(this.auth.bearer));
@@ -267,7 +310,7 @@ export class OrderStream {
       // An order this client has never seen (created while it was away): its whole history first (rule 8). The
       // frame is kept too, not dropped: the stream does not resend what it already sent this connection in one
       // unbroken run (realtime/streams.py resume_from), so the replay may start after it.
-      if (this.kind !== "notifications") return;
+      if (this.kind !== "notifications" || !this.followUnseen) return;
       this.follow(orderId, 0);
       have = 0;
     }
@@ -327,7 +370,7 @@ export class OrderStream {
     }
     if (code === NOT_AUTHENTICATED) {
       const token = this.getToken && !this.auth.session ? await this.freshToken() : null;
-      if (this.state === "stopped") return;
+      if (this.state !== "waiting") return; // stopped, or reconnect() went ahead while getToken ran
       if (!token) {
         this.emit("close", { code, reason, retry: false });
         this.finish({ code, reason });

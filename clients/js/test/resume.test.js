@@ -97,3 +97,69 @@ test("a tracking token is offered as the tracking subprotocol, a session as none
   new OrderStream({ url: "ws://h/ws/orders/7/", WebSocket: ScriptedSocket }).start().stop();
   assert.deepEqual(sockets.map((s) => s.protocols), [["tracking", "t0k"], []]);
 });
+
+test("reconnect() drops the socket and opens the next one at once, resuming from the latest position", () => {
+  const { sockets, ScriptedSocket } = scripted();
+  const applied = [];
+  const closes = [];
+  const client = new OrderStream({ url: "ws://h/ws/orders/7/", positions: { 7: 2 }, WebSocket: ScriptedSocket,
+                                   onStatus: (f) => applied.push(f.seq), onClose: (d) => closes.push(d) });
+  started.push(client.start());
+  sockets[0].fire("open");
+  sockets[0].deliver(status(7, 3));
+  client.reconnect();
+  assert.equal(sockets.length, 2);
+  assert.equal(new URL(sockets[1].url).searchParams.get("after_seq"), "3");
+  assert.deepEqual(closes, [{ code: 1000, reason: "reconnecting", retry: true, delay: 0 }]);
+  sockets[0].deliver(status(7, 4)); // the dropped socket is no longer listened to
+  sockets[0].fire("close", { code: 1000 });
+  assert.equal(sockets.length, 2);
+  sockets[1].fire("open");
+  sockets[1].deliver(status(7, 4));
+  assert.deepEqual(applied, [3, 4]);
+
+  // While waiting out a backoff, it skips the wait (and the wait's own connect never comes).
+  sockets[1].fire("close", { code: 1006 });
+  assert.equal(client.state, "waiting");
+  client.reconnect();
+  assert.equal(sockets.length, 3);
+  assert.equal(client.state, "connecting");
+  client.stop();
+  client.reconnect();
+  assert.equal(sockets.length, 3);
+});
+
+test("followUnseen false: an order with no position is passed on as a frame, neither subscribed nor applied", () => {
+  const { sockets, ScriptedSocket } = scripted();
+  const applied = [];
+  const frames = [];
+  const client = new OrderStream({ url: "ws://h/ws/notifications/", positions: { 7: 1 }, followUnseen: false,
+                                   WebSocket: ScriptedSocket, onStatus: (f) => applied.push([f.order_id, f.seq]),
+                                   onFrame: (f) => frames.push(f) });
+  started.push(client.start());
+  sockets[0].fire("open");
+  sockets[0].deliver(status(9, 4));
+  sockets[0].deliver(status(7, 2));
+  assert.deepEqual(sockets[0].sent.filter((f) => f.type === "subscribe"), [{ type: "subscribe", order_id: 7, after_seq: 1 }]);
+  assert.deepEqual(applied, [[7, 2]]);
+  assert.deepEqual(frames.filter((f) => f.type === "order.status").map((f) => [f.order_id, f.seq]), [[9, 4], [7, 2]]);
+  assert.equal(client.position(9), undefined);
+});
+
+test("a notification stream following many orders sends its subscribes in paced batches, at their latest positions", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const positions = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [i + 1, 1]));
+  const { socket } = stream("ws://h/ws/notifications/", positions);
+  const subscribed = () => socket.sent.filter((f) => f.type === "subscribe");
+  // Under the server's burst of 20 client frames (the first ping included), never one subscribe per order at once.
+  assert.equal(subscribed().length, 8);
+  socket.deliver(status(20, 2)); // order 20 moved on while it waited: its subscribe resumes after seq 2
+  t.mock.timers.tick(1000);
+  assert.equal(subscribed().length, 16);
+  t.mock.timers.tick(1000);
+  assert.equal(subscribed().length, 20);
+  assert.deepEqual(subscribed().at(-1), { type: "subscribe", order_id: 20, after_seq: 2 });
+  assert.deepEqual(new Set(subscribed().map((f) => f.order_id)).size, 20);
+  t.mock.timers.tick(5000);
+  assert.equal(subscribed().length, 20);
+});

@@ -23,3 +23,5 @@ void sent;
 stream.start().stop();
 new OrderStream({ url: "wss://x/ws/orders/1/", auth: { bearer: "t" }, getToken: async () => "u", inBandRefresh: true,
                   refreshBefore: 30_000 });
+const list = new OrderStream({ url: "wss://x/ws/notifications/", followUnseen: false });
+list.reconnect();
