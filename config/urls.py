@@ -24,7 +24,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", views.home, name="home"),
     path("orders/", views.my_orders, name="my-orders"),
+    path("orders/cards/", views.my_order_cards, name="my-order-cards"),
     path("orders/<int:order_id>/", views.order_page, name="order-page"),
     path("staff/", views.staff_board, name="staff-board"),
+    path("staff/rows/", views.staff_board_rows, name="staff-board-rows"),
+    path("staff/counts/", views.staff_board_counts, name="staff-board-counts"),
     path("metrics", metrics_view, name="metrics"),
 ]

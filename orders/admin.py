@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from integrations.admin import rotate_tracking_links, tracking_link
@@ -24,6 +26,7 @@ from orders.states import IllegalTransition, Status, check_transition
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups
+    from django_stubs_ext import StrOrPromise
 
 
 class OrderAdminForm(forms.ModelForm):
@@ -31,11 +34,12 @@ class OrderAdminForm(forms.ModelForm):
     status = forms.ChoiceField(choices=Status.choices, initial=Status.PENDING)
     # Not a model field: a staff answer posted to the order's chat when the form is saved.
     reply = forms.CharField(
-        label="Reply to customer",
+        label=_("Reply to customer"),
         required=False,
         max_length=services.CHAT_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Sent to the order's chat as you when you save; the customer sees it live (or on their next visit).",
+        help_text=_("Sent to the order's chat as you when you save; the customer sees it live (or on their next "
+                    "visit)."),
     )
 
     # Not written by the form either: OrderAdmin.save_model changes them through services.update_order, which
@@ -87,8 +91,8 @@ class OrderEventInline(admin.TabularInline):
     fields = ["seq", "kind", "from_status", "to_status", "changes", "actor", "api_key", "created_at", "published_at"]
     readonly_fields = fields  # type: ignore[assignment]  # names only, no field groups
     ordering = ["-seq"]
-    verbose_name = "event"
-    verbose_name_plural = "Status timeline"
+    verbose_name = _("status event")
+    verbose_name_plural = _("Status timeline")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -142,29 +146,30 @@ def _bulk_change(
         except IllegalTransition as exc:
             skipped.append(f"{order.number}: {exc.reason}")
     if changed:
-        modeladmin.message_user(request, f"{changed} order(s) marked {Status(to).label.lower()}.", messages.SUCCESS)
+        done = ngettext("%(count)d order is now %(status)s.", "%(count)d orders are now %(status)s.", changed)
+        modeladmin.message_user(request, done % {"count": changed, "status": Status(to).label}, messages.SUCCESS)
     if skipped:
-        modeladmin.message_user(
-            request, f"Skipped {len(skipped)} order(s): " + "; ".join(skipped), messages.WARNING
-        )
+        # The reasons are the state machine's, in English (orders/states.py).
+        left = ngettext("Skipped %(count)d order: ", "Skipped %(count)d orders: ", len(skipped))
+        modeladmin.message_user(request, left % {"count": len(skipped)} + "; ".join(skipped), messages.WARNING)
 
 
-@admin.action(description="Confirm selected orders")
+@admin.action(description=_("Confirm selected orders"))
 def confirm_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
     _bulk_change(modeladmin, request, queryset, Status.CONFIRMED)
 
 
-@admin.action(description="Start preparing selected orders")
+@admin.action(description=_("Start preparing selected orders"))
 def prepare_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
     _bulk_change(modeladmin, request, queryset, Status.PREPARING)
 
 
-@admin.action(description="Mark selected orders shipped")
+@admin.action(description=_("Mark selected orders shipped"))
 def ship_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
     _bulk_change(modeladmin, request, queryset, Status.SHIPPED)
 
 
-@admin.action(description="Cancel selected orders")
+@admin.action(description=_("Cancel selected orders"))
 def cancel_orders(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Order]) -> None:
     _bulk_change(modeladmin, request, queryset, Status.CANCELLED)
 
@@ -178,11 +183,11 @@ def last_chat_from_staff() -> Subquery:
 class AwaitingReplyFilter(admin.SimpleListFilter):
     """The support queue: orders whose chat ends with a customer's message."""
 
-    title = "chat"
+    title = _("chat")
     parameter_name = "chat"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("awaiting", "Awaiting staff reply"), ("answered", "Answered")]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
+        return [("awaiting", _("Awaiting staff reply")), ("answered", _("Answered"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
         if self.value() == "awaiting":
@@ -195,11 +200,11 @@ class AwaitingReplyFilter(admin.SimpleListFilter):
 class AtRiskFilter(admin.SimpleListFilter):
     """Open orders that will probably miss their promise (the at-risk check, orders/promises.py)."""
 
-    title = "promise"
+    title = _("promise")
     parameter_name = "at_risk"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "At risk"), ("no", "Not at risk")]
+        return [("yes", gettext("At risk")), ("no", gettext("Not at risk"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
         if self.value() == "yes":
@@ -229,11 +234,11 @@ class OrderAdmin(admin.ModelAdmin):
         orders: QuerySet[Order] = super().get_queryset(request).annotate(last_chat_from_staff=last_chat_from_staff())
         return orders
 
-    @admin.display(description="Awaiting reply", boolean=True, ordering="last_chat_from_staff")
+    @admin.display(description=_("Awaiting reply"), boolean=True, ordering="last_chat_from_staff")
     def awaiting_reply(self, obj: Order) -> bool:
         return getattr(obj, "last_chat_from_staff", None) is False
 
-    @admin.display(description="At risk", boolean=True, ordering="at_risk_since")
+    @admin.display(description=_("At risk"), boolean=True, ordering="at_risk_since")
     def at_risk(self, obj: Order) -> bool:
         return obj.at_risk
 
@@ -256,42 +261,49 @@ class OrderAdmin(admin.ModelAdmin):
             try:
                 services.change_status(order=obj, to=status, actor=staff_user(request))
             except IllegalTransition as exc:  # another change won the row lock since the form was checked
-                self.message_user(request, f"Status not changed: {exc.reason}", messages.ERROR)
+                refused = gettext("Status not changed: %(reason)s") % {"reason": exc.reason}
+                self.message_user(request, refused, messages.ERROR)
         if change:
             # Only what differs is recorded (one order.updated event); an unchanged form records nothing.
             services.update_order(order=obj, changes=form.shipment(), actor=staff_user(request))
         reply = form.cleaned_data.get("reply", "").strip()
         if reply:
             services.post_chat_message(order_id=obj.pk, sender=staff_user(request), text=reply)
-            self.message_user(request, f"Reply sent to {obj.customer.get_username()}'s chat.", messages.SUCCESS)
+            sent = gettext("Reply sent to %(customer)s's chat.") % {"customer": obj.customer.get_username()}
+            self.message_user(request, sent, messages.SUCCESS)
 
-    @admin.display(description="Seen by customer", ordering="seen_seq")
+    @admin.display(description=_("Seen by customer"), ordering="seen_seq")
     def seen_by_customer(self, obj: Order) -> str:
         """The customer's delivery receipt (orders.services.mark_seen): which of the order's events they were shown."""
         if obj.seen_at is None:
-            return "not yet"
+            return gettext("not yet")
+        at = date_format(localtime(obj.seen_at), "DATETIME_FORMAT")
         if obj.seen_seq >= obj.seq:
-            return f"all (seq {obj.seen_seq}), {date_format(localtime(obj.seen_at), 'DATETIME_FORMAT')}"
-        return f"up to seq {obj.seen_seq} of {obj.seq}, {date_format(localtime(obj.seen_at), 'DATETIME_FORMAT')}"
+            return gettext("all (seq %(seq)d), %(at)s") % {"seq": obj.seen_seq, "at": at}
+        return gettext("up to seq %(seen)d of %(seq)d, %(at)s") % {"seen": obj.seen_seq, "seq": obj.seq, "at": at}
 
-    @admin.display(description="Carrier tracking")
+    @admin.display(description=_("Carrier tracking"))
     def carrier_tracking_link(self, obj: Order) -> str:
         url = obj.carrier_tracking_url
         if url is None:
-            return "-" if not obj.tracking_number else "no known tracking page for this carrier"
+            return "-" if not obj.tracking_number else gettext("no known tracking page for this carrier")
         return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', url, obj.tracking_number)
 
-    @admin.display(description="Chat history")
+    @admin.display(description=_("Chat history"))
     def chat_history(self, obj: Order) -> str:
         if obj.pk is None:
             return "-"
         count = obj.chat_messages.count()
         url = reverse("admin:orders_chatmessage_changelist") + f"?order__id__exact={obj.pk}"
-        shown = f"the latest {CHAT_INLINE_LIMIT} of {count} shown below" if count > CHAT_INLINE_LIMIT else (
-            f"{count} message(s), all shown below")
-        return format_html('{}; <a href="{}">all messages, paged</a>', shown, url)
+        if count > CHAT_INLINE_LIMIT:
+            shown = gettext("the latest %(shown)d of %(count)d shown below") % {"shown": CHAT_INLINE_LIMIT,
+                                                                                "count": count}
+        else:
+            shown = ngettext("%(count)d message, shown below", "%(count)d messages, all shown below",
+                             count) % {"count": count}
+        return format_html('{}; <a href="{}">{}</a>', shown, url, gettext("all messages, paged"))
 
-    @admin.display(description="Watching now")
+    @admin.display(description=_("Watching now"))
     def watching_now(self, obj: Order) -> str:
         """Who has this order's page or chat open right now (delivery.presence), so staff know who will see a reply."""
         if obj.pk is None:
@@ -299,8 +311,8 @@ class OrderAdmin(admin.ModelAdmin):
         try:
             watchers = delivery.presence().watchers([obj.pk]).get(obj.pk, [])
         except RedisError:
-            return "unknown (presence store unavailable)"
-        return ", ".join(watchers) or "nobody"
+            return gettext("unknown (presence store unavailable)")
+        return ", ".join(watchers) or gettext("nobody")
 
 
 @admin.register(ChatMessage)

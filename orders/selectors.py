@@ -6,16 +6,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from accounts.models import ApiKey, Scope
 from orders.models import ChatMessage, Order, OrderEvent
-from orders.states import TRANSITIONS, Status
+from orders.states import CLOSED_STATUSES, TRANSITIONS, Status
 
 # Who reads: a person (a customer, staff) or a shop's system with a service API key.
 Viewer = User | AnonymousUser | ApiKey
@@ -175,17 +176,159 @@ def at_risk_orders(orders: QuerySet[Order]) -> QuerySet[Order]:
     return orders.filter(at_risk_since__isnull=False).exclude(status__in=[Status.DELIVERED, Status.CANCELLED])
 
 
-def board_orders(limit: int = 200, *, at_risk: bool = False) -> list[Order]:
-    """The staff board's orders: the most recently changed first, with their customers; `at_risk`: only those."""
-    orders: QuerySet[Order] = Order.objects.select_related("customer").order_by(
-        F("status_changed_at").desc(nulls_last=True), "-pk")
-    if at_risk:
-        orders = at_risk_orders(orders)
-    return list(orders[:limit])
+# --- The staff board -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """What the staff board shows: a search, some statuses (none: every open one, or every one with
+    `include_closed`), and the support queue (orders whose chat awaits a staff reply)."""
+
+    search: str = ""
+    statuses: frozenset[str] = frozenset()
+    include_closed: bool = False
+    awaiting_reply: bool = False
+    # Only orders flagged as likely to miss their promise (at_risk_orders).
+    at_risk: bool = False
+
+    def shown_statuses(self) -> frozenset[str]:
+        if self.statuses:
+            return self.statuses
+        return frozenset(Status.values) if self.include_closed else frozenset(Status.values) - CLOSED_STATUSES
 
 
-def order_count() -> int:
-    return Order.objects.count()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class BoardCursor:
+    """A place in the board's order (most recent status change first, never-changed last, then the higher id)."""
+
+    changed_at: datetime | None
+    order_id: int
+
+    @classmethod
+    def of(cls, order: Order) -> BoardCursor:
+        return cls(order.status_changed_at, order.pk)
+
+    def text(self) -> str:
+        """As the page's links carry it: microseconds since the epoch (or "n": never changed), a dot, the id."""
+        stamp = "n" if self.changed_at is None else str((self.changed_at - EPOCH) // MICROSECOND)
+        return f"{stamp}.{self.order_id}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> BoardCursor | None:
+        """A cursor from a link, or None for anything else (the board then shows its first page)."""
+        stamp, _, order_id = (text or "").partition(".")
+        if not order_id.isdigit() or len(order_id) > 19 or not (stamp == "n" or stamp.isdigit()):
+            return None
+        if stamp == "n":
+            return cls(None, int(order_id))
+        try:
+            changed_at = EPOCH + int(stamp) * MICROSECOND
+        except OverflowError:
+            return None
+        return cls(changed_at, int(order_id))
+
+    def below(self) -> Q:
+        """The orders after this place on the board."""
+        if self.changed_at is None:
+            return Q(status_changed_at=None, pk__lt=self.order_id)
+        return (Q(status_changed_at__lt=self.changed_at) | Q(status_changed_at=self.changed_at, pk__lt=self.order_id)
+                | Q(status_changed_at=None))
+
+    def above(self) -> Q:
+        """The orders before this place on the board."""
+        if self.changed_at is None:
+            return Q(status_changed_at__isnull=False) | Q(status_changed_at=None, pk__gt=self.order_id)
+        return Q(status_changed_at__gt=self.changed_at) | Q(status_changed_at=self.changed_at, pk__gt=self.order_id)
+
+
+@dataclass(frozen=True)
+class BoardPage:
+    orders: list[Order]
+    # Per status, the orders matching the search (and the support queue), whatever the status filter says.
+    counts: dict[str, int]
+    # The orders the filter shows in all, and how many of them rank above this page's first row.
+    total: int
+    start: int
+    # Where the following and the preceding page start (None: there is none).
+    next_after: BoardCursor | None
+    previous_before: BoardCursor | None
+
+
+BOARD_ORDER = (F("status_changed_at").desc(nulls_last=True), "-pk")
+BOARD_ORDER_REVERSED = (F("status_changed_at").asc(nulls_first=True), "pk")
+
+
+def _searched(orders: QuerySet[Order], search: str) -> QuerySet[Order]:
+    """Orders whose number, external_ref, or customer's username, name or e-mail contains `search`."""
+    for word in search.split():
+        orders = orders.filter(
+            Q(number__icontains=word) | Q(external_ref__icontains=word) | Q(customer__username__icontains=word)
+            | Q(customer__email__icontains=word) | Q(customer__first_name__icontains=word)
+            | Q(customer__last_name__icontains=word)
+        )
+    return orders
+
+
+def _chat_awaits_reply() -> Q:
+    """The order's latest chat message is its customer's (the admin's support queue); no chat: not awaiting."""
+    latest_sender = ChatMessage.objects.filter(order_id=OuterRef("pk")).order_by("-id").values("sender_id")[:1]
+    return Q(customer_id=Subquery(latest_sender))
+
+
+def _matching(board: BoardFilter) -> QuerySet[Order]:
+    """The orders of the board's search and support queue, whatever their status."""
+    matching = _searched(Order.objects.all(), board.search)
+    if board.at_risk:
+        matching = at_risk_orders(matching)
+    return matching.filter(_chat_awaits_reply()) if board.awaiting_reply else matching
+
+
+def board_counts(board: BoardFilter, *, first: Order | None = None) -> tuple[dict[str, int], int]:
+    """Per status, the orders of the board's search and support queue (whatever the status filter says), and
+    how many of the shown statuses rank above `first`: one query grouped by status."""
+    aggregates: dict[str, Any] = {"count": Count("pk")}
+    if first is not None:
+        aggregates["above"] = Count("pk", filter=BoardCursor.of(first).above())
+    counts = {status: 0 for status in Status.values}
+    start = 0
+    shown_statuses = board.shown_statuses()
+    for row in _matching(board).values("status").annotate(**aggregates).order_by():
+        counts[row["status"]] = row["count"]
+        if row["status"] in shown_statuses:
+            start += row.get("above", 0)
+    return counts, start
+
+
+def board_page(board: BoardFilter, *, limit: int, after: BoardCursor | None = None,
+               before: BoardCursor | None = None) -> BoardPage:
+    """One page of the staff board: the orders `board` shows, most recently changed first, starting below
+    `after` (or ending right above `before`), with the counts per status, the total and where the page starts.
+    Two queries: the rows, and one count grouped by status. Keyed by place, not offset, so an order moving to
+    the top while staff page through makes no other order skip or repeat."""
+    shown_statuses = board.shown_statuses()
+    shown = _matching(board).filter(status__in=sorted(shown_statuses)).select_related("customer")
+    if before is not None:
+        fetched = list(shown.filter(before.above()).order_by(*BOARD_ORDER_REVERSED)[:limit])
+        rows, has_next = fetched[::-1], True  # the page we came back from follows
+    else:
+        fetched = list((shown.filter(after.below()) if after else shown).order_by(*BOARD_ORDER)[: limit + 1])
+        rows, has_next = fetched[:limit], len(fetched) > limit
+    if not rows and (after or before):
+        return board_page(board, limit=limit)  # past either end (orders moved meanwhile): the first page
+    counts, start = board_counts(board, first=rows[0] if rows else None)
+    return BoardPage(
+        orders=rows, counts=counts, total=sum(counts[status] for status in shown_statuses), start=start,
+        next_after=BoardCursor.of(rows[-1]) if has_next else None,
+        previous_before=BoardCursor.of(rows[0]) if start > 0 else None,
+    )
+
+
+def board_rows(order_ids: Iterable[int]) -> list[Order]:
+    """These orders as board rows, with their customers (a row the page adds or refreshes live)."""
+    return list(Order.objects.select_related("customer").filter(pk__in=list(order_ids)).order_by(*BOARD_ORDER))
 
 
 def awaiting_reply_counts(order_ids: list[int]) -> dict[int, int]:
@@ -205,3 +348,38 @@ def awaiting_reply_counts(order_ids: list[int]) -> dict[int, int]:
         .values_list("order_id", "count")
     )
     return dict(unanswered)
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    """An order's chat as the board shows it: the customer's messages awaiting a reply, and the latest message."""
+
+    unread: int
+    # The id of the latest message: the board counts a live chat frame only if its id is above it, so a
+    # message this read already counted is never counted twice (static/js/board-rows.js).
+    last_id: int
+    last_text: str
+    last_sender: str
+
+
+def chat_summaries(order_ids: Iterable[int]) -> dict[int, ChatSummary]:
+    """Per order with a chat, its ChatSummary, in one statement (one snapshot: the count and `last_id` agree;
+    correlated subqueries, so SQLite's embedded mode runs it too)."""
+    messages = ChatMessage.objects.filter(order_id=OuterRef("pk"))
+    latest = messages.order_by("-id")
+    last_reply = messages.exclude(sender_id=OuterRef("customer_id")).order_by("-id").values("id")[:1]
+    unread = (
+        messages.filter(sender_id=OuterRef("customer_id"), id__gt=OuterRef("last_reply"))
+        .order_by().values("order_id").annotate(count=Count("id")).values("count")
+    )
+    rows = (
+        Order.objects.filter(pk__in=list(order_ids))
+        .annotate(last_reply=Coalesce(Subquery(last_reply), 0))
+        .annotate(last_id=Subquery(latest.values("id")[:1]), last_text=Subquery(latest.values("text")[:1]),
+                  last_sender=Subquery(latest.values("sender__username")[:1]),
+                  unread=Coalesce(Subquery(unread), 0))
+        .filter(last_id__isnull=False)
+        .values_list("pk", "last_id", "last_text", "last_sender", "unread")
+    )
+    return {order_id: ChatSummary(unread=count, last_id=last_id, last_text=text, last_sender=sender)
+            for order_id, last_id, text, sender, count in rows}

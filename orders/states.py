@@ -26,6 +26,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DELIVERED: frozenset(),
     Status.CANCELLED: frozenset(),
 }
+# Closed orders change no more (delivered, cancelled): the staff board hides them unless asked.
+CLOSED_STATUSES = frozenset(status for status, following in TRANSITIONS.items() if not following)
 
 
 class IllegalTransition(Exception):

@@ -67,8 +67,8 @@ def test_bulk_confirm_changes_pending_orders_and_reports_skipped_with_reason(sta
     response = client.post("/admin/orders/order/", {"action": "confirm_orders",
                                                     "_selected_action": [pending.pk, cancelled.pk]}, follow=True)
     page = response.content.decode()
-    assert "1 order(s) marked confirmed" in page
-    assert f"Skipped 1 order(s): {cancelled.number}" in page and "cannot change status any more" in page
+    assert "1 order is now Confirmed." in page
+    assert f"Skipped 1 order: {cancelled.number}" in page and "cannot change status any more" in page
     assert Order.objects.get(pk=pending.pk).status == "confirmed"
     assert list(Order.objects.get(pk=pending.pk).events.values_list("actor", flat=True)) == [None, staff.pk]
 

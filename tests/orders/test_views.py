@@ -1,9 +1,12 @@
 """The live pages over Django's test client: who sees what, redirects, and the admin link back."""
 
+import html
+import re
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from orders import services
@@ -85,8 +88,9 @@ def test_staff_board_is_for_staff_only_and_counts_unanswered_customer_messages(
     page = response.content.decode()
     assert alice_order.number in page and bob_order.number in page
     assert f"/admin/orders/order/{alice_order.pk}/change/" in page
-    unread = {order.pk: count for order, count, _watchers in response.context["rows"]}
+    unread = {row["order"].pk: row["chat"].unread if row["chat"] else 0 for row in response.context["rows"]}
     assert unread == {alice_order.pk: 2, bob_order.pk: 0}
+    assert "any news?" in page  # the support queue's preview: the latest message
 
 
 def test_admin_change_page_links_to_the_live_page(staff: Any, alice_order: Order) -> None:
@@ -117,15 +121,96 @@ def test_error_pages_and_logout_are_the_sites_own(alice: Any, bob_order: Order) 
     assert client.get("/orders/").status_code == 302
 
 
-def test_a_full_board_says_how_many_orders_there_are_and_where_the_rest_are(staff: Any, alice: Any,
-                                                                            monkeypatch: Any) -> None:
+def test_the_board_pages_through_every_order_with_links_and_the_total(staff: Any, alice: Any,
+                                                                     monkeypatch: Any) -> None:
     from orders import views
 
     client = client_for(staff)
-    for _ in range(3):
-        make_order(alice)
-    assert b'id="board-window"' not in client.get("/staff/").content  # everything fits: nothing to say
-    monkeypatch.setattr(views, "BOARD_ROWS", 2)
+    orders = [make_order(alice) for _ in range(5)]
+    first = client.get("/staff/").content.decode()
+    assert "Orders 1–5 of" in first and 'rel="next"' not in first  # everything fits: no pager
+    monkeypatch.setattr(views, "BOARD_PAGE_SIZE", 2)
+    first = client.get("/staff/?q=alice").content.decode()
+    assert "Orders 1–2 of <span id=\"board-total\">5</span>" in first
+    assert orders[-1].number in first and orders[-3].number not in first
+    next_url = re.search(r'href="(\?[^"]*after=[^"]*)" rel="next"', first)
+    assert next_url is not None and "q=alice" in next_url.group(1)
+    second = client.get("/staff/" + html.unescape(next_url.group(1))).content.decode()
+    assert "Orders 3–4 of" in second and orders[-3].number in second and orders[-1].number not in second
+    assert 'rel="prev"' in second
+    last_url = re.search(r'href="(\?[^"]*after=[^"]*)" rel="next"', second)
+    assert last_url is not None
+    last = client.get("/staff/" + html.unescape(last_url.group(1))).content.decode()
+    assert "Orders 5–5 of" in last and orders[0].number in last and 'rel="next"' not in last
+
+
+def test_the_board_searches_filters_and_counts_per_status(staff: Any, alice: Any, bob: Any) -> None:
+    client = client_for(staff)
+    mine, theirs = make_order(alice), make_order(bob)
+    services.change_status(order=theirs, to="cancelled", actor=staff)
     page = client.get("/staff/").content.decode()
-    assert "Showing the 2 most recently changed of 3 orders" in page
-    assert 'href="/admin/orders/order/"' in page
+    assert mine.number in page and theirs.number not in page  # closed: hidden by default
+    assert re.search(r'data-status="cancelled">1<', page) and re.search(r'data-status="pending">1<', page)
+    assert theirs.number in client.get("/staff/?closed=1").content.decode()
+    assert theirs.number in client.get("/staff/?status=cancelled").content.decode()
+    searched = client.get("/staff/", {"q": "bob@example.com", "closed": "1"}).content.decode()
+    assert theirs.number in searched and mine.number not in searched
+    assert client.get("/staff/counts/", {"q": "bob"}).json() == {
+        "counts": {"pending": 0, "confirmed": 0, "preparing": 0, "shipped": 0, "out_for_delivery": 0,
+                   "delivered": 0, "cancelled": 1}, "total": 0}
+
+
+def test_board_rows_are_rendered_for_the_board_with_their_chat_mark_for_staff_only(
+    staff: Any, alice: Any, alice_order: Order, bob_order: Order
+) -> None:
+    message = ChatMessage.objects.create(order=alice_order, sender=alice, text="Any news?")
+    rows = client_for(staff).get(f"/staff/rows/?id={alice_order.pk}&id=nope&id=999999").content.decode()
+    assert f'data-order-id="{alice_order.pk}"' in rows and bob_order.number not in rows
+    assert f'data-chat-id="{message.pk}"' in rows and 'data-count="1"' in rows and "Any news?" in rows
+    assert 'class="status-change"' in rows  # staff who may change orders get the form
+    assert client_for(alice).get(f"/staff/rows/?id={alice_order.pk}").status_code == 403
+    assert client_for(alice).get("/staff/counts/").status_code == 403
+
+
+def test_staff_who_may_only_view_orders_get_the_board_without_the_status_form(alice_order: Order) -> None:
+    viewer = get_user_model().objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
+    page = client_for(viewer).get("/staff/").content.decode()
+    assert alice_order.number in page and 'class="status-change"' not in page
+
+
+def test_the_board_and_the_admin_speak_german(staff: Any, alice_order: Order) -> None:
+    client = client_for(staff)
+    board = client.get("/staff/", headers={"accept-language": "de"}).content.decode()
+    assert "Alle Bestellungen, live" in board and "Geschlossene Bestellungen zeigen" in board
+    assert "Im Admin öffnen" in board and 'data-label="Kunde"' in board
+    admin = client.get(f"/admin/orders/order/{alice_order.pk}/change/", headers={"accept-language": "de"})
+    text = admin.content.decode()
+    assert "Live-Seite ansehen" in text and "Sichern" in text  # ours, and Django's own German
+
+
+def test_my_order_cards_render_only_the_customers_own_orders(alice: Any, alice_order: Order,
+                                                             bob_order: Order) -> None:
+    cards = client_for(alice).get(f"/orders/cards/?id={alice_order.pk}&id={bob_order.pk}&id=x").content.decode()
+    assert f'data-order-id="{alice_order.pk}"' in cards and "1 item" in cards
+    assert bob_order.number not in cards
+
+
+def test_the_boards_queries_do_not_grow_with_its_rows(staff: Any, alice: Any, bob: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(staff)
+
+    def queries_for_board() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/staff/", {"q": "example.com"}).status_code == 200
+        return len(queries)
+
+    first = make_order(alice)
+    ChatMessage.objects.create(order=first, sender=alice, text="hello")
+    few = queries_for_board()
+    for i in range(20):
+        order = make_order(bob if i % 2 else alice)
+        ChatMessage.objects.create(order=order, sender=order.customer, text="where is it?")
+    assert queries_for_board() == few
