@@ -47,7 +47,9 @@ async def test_the_board_badges_an_order_live_when_it_is_flagged_and_filters_at_
     await expect(board.locator(f'#board-body tr[data-order-id="{fine.pk}"] .at-risk-badge')).to_be_hidden()
     await assert_accessible(board)  # WCAG 2.1 AA with the badge shown (its colours among them)
 
-    await board.get_by_role("link", name="Only orders at risk of missing their promise").click()
+    await board.get_by_label("Only orders at risk of missing their promise").check()
+    await board.get_by_role("button", name="Show").click()
+    await board.wait_for_url("**at_risk=1**")
     await expect(board.locator("#board-body tr")).to_have_count(1)
     await expect(board.locator(f'#board-body tr[data-order-id="{late.pk}"] .at-risk-badge')).to_be_visible()
 

@@ -21,12 +21,12 @@ def test_status_frame_and_api_event_share_the_event_fields(staff: Any, alice_ord
     served = api.event_json(event)
 
     assert list(frame) == ["type", "order_id", "number", "seq", "status", "previous", "at", "event_id"]
-    assert list(served) == ["id", "seq", "status", "previous", "at"]
+    assert list(served) == ["id", "kind", "seq", "status", "previous", "at"]
     assert frame == {
         "type": "order.status", "order_id": alice_order.pk, "number": alice_order.number, "seq": 2,
         "status": "confirmed", "previous": "pending", "at": event.created_at.isoformat(), "event_id": event.pk}
     assert {key: frame[key] for key in ("seq", "status", "previous", "at")} == event.to_dict()
-    assert served == {"id": event.pk, **event.to_dict()}
+    assert served == {"id": event.pk, "kind": "status", **event.to_dict()}
 
 
 def test_the_first_event_has_no_previous_status(alice_order: Order) -> None:
