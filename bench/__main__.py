@@ -49,6 +49,7 @@ class Plan:
     floor_count: int = 200  # transactions and PINGs of the floors
     api_duration: float = 5.0  # seconds of each HTTP load (after a 1 s warm-up)
     api_changes: int = 20  # status changes over the API, one after another
+    idle_seconds: float = 5.0  # the largest latency session's sockets idle this long before its changes
     storm: int = 0  # --storm N: N clients reconnecting at once with after_seq
     shards: int = 0  # --shards N: the order fan-out again on N web processes behind nginx, the layer on N Redis
 
@@ -74,14 +75,22 @@ def cores() -> tuple[list[int] | None, list[int] | None]:
     return [available[0]], [available[1]]
 
 
-def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
-    """N idle watchers, then `latency_changes` changes at `latency_rate`/s, each to one watcher."""
+def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int] | None, *,
+                idle: float = 0.0) -> dict[str, Any]:
+    """N idle watchers, then `latency_changes` changes at `latency_rate`/s, each to one watcher. With `idle`,
+    the server's CPU is counted over that many seconds of the open sockets doing nothing first (after a settling
+    second: the last handshakes' presence and seq reads)."""
     scenario = system.latency(watchers, plan.latency_changes)
     before = usage(system.web)
     marks: dict[str, Any] = {}
 
     def on_ready() -> None:
         marks["open"] = usage(system.web)
+        if idle:
+            time.sleep(1.0)
+            quiet = usage(system.web)
+            time.sleep(idle)
+            marks["idle_cpu_share"] = (usage(system.web).cpu_seconds - quiet.cpu_seconds) / idle
         start = time.perf_counter()
         for i, change in enumerate(scenario.changes):
             delay = start + i / plan.latency_rate - time.perf_counter()
@@ -91,6 +100,7 @@ def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int
 
     out = session(scenario, on_ready, plan, client_cpus)
     out["rss_before"], out["rss_open"] = before.rss_bytes, marks.get("open", before).rss_bytes
+    out["idle_cpu_share"] = marks.get("idle_cpu_share")
     return out
 
 
@@ -274,7 +284,7 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
     largest = max(plan.watchers)
     for n in order:
         progress(f"{system.name}: latency with {n} watchers")
-        out = run_latency(system, n, plan, client_cpus)
+        out = run_latency(system, n, plan, client_cpus, idle=plan.idle_seconds if n == largest else 0.0)
         check(result, out, f"latency@{n}")
         lat = out.get("latency_ms", {})
         rows[f"p50@{n}"], rows[f"p99@{n}"], rows[f"max@{n}"] = lat.get("p50"), lat.get("p99"), lat.get("max")
@@ -285,6 +295,8 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
             rows["handshakes"] = out["handshakes_per_s"]
             if out["connected"]:
                 rows["kib_per_conn"] = (out["rss_open"] - out["rss_before"]) / out["connected"] / 1024
+            if out["idle_cpu_share"] is not None:
+                rows["idle_cpu"] = 100 * out["idle_cpu_share"]
     groups = ["order", "staff"] if system.name == "ours" else ["order"]
     for group in groups:
         progress(f"{system.name}: fan-out of one change to {plan.fanout} sockets ({group})")
@@ -478,6 +490,8 @@ def row_specs(plan: Plan) -> list[Row]:
         Row("cpu_per_1000", "CPU s per 1,000 deliveries (server + worker, first change to last frame)", "low",
             platforms),
         Row("kib_per_conn", f"memory per idle connection, {largest} open, clients {offered} (KiB)", "low", platforms),
+        Row("idle_cpu", f"idle CPU of the server, {largest} sockets open ({plan.idle_seconds:g} s, % of one core)",
+            "low", platforms),
         Row("deflate", f"share of the {largest} clients that negotiated permessage-deflate", "", platforms),
         Row("handshakes", f"connections set up/s, JWT auth, {largest} clients (ours: until subscribed; ceiling: no "
             "auth)", "high", platforms),
@@ -620,6 +634,9 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
                     help="clients offer permessage-deflate, as browsers do (default); --no-deflate to compare")
     ap.add_argument("--api-duration", type=float, default=5.0,
                     help="seconds of each HTTP API load (default 5, after a 1 s warm-up)")
+    ap.add_argument("--scale", type=int, default=0, metavar="N",
+                    help="also N watchers on the one web process (e.g. 10000): latency p99 at --rate, memory and idle "
+                         "CPU with N open (the loadgen raises its open-files limit)")
     ap.add_argument("--storm", type=int, default=0, metavar="N",
                     help="also N clients of one order reconnecting at once with after_seq (ours; default off)")
     ap.add_argument("--shards", type=int, default=0, metavar="N",
@@ -635,6 +652,10 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
                     latency_rate=args.rate, fanout_changes=args.fanout_changes, session_timeout=120.0,
                     api_duration=args.api_duration)
     plan.profile_dir = args.profile
+    if args.scale and args.scale not in plan.watchers:
+        plan.watchers.append(args.scale)
+    if args.quick:
+        plan.idle_seconds = 0.5
     plan.shards = args.shards
     plan.storm = args.storm
     plan.deflate = args.deflate

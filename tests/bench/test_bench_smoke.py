@@ -31,7 +31,7 @@ def test_quick_benchmark_prints_every_row_of_every_system_the_floors_the_storm_a
     out = tmp_path / "bench.json"
     profiles = tmp_path / "profiles"
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--storm", "20", "--shards", "2",
+        [sys.executable, "-m", "bench", "--quick", "--scale", "20", "--storm", "20", "--shards", "2",
          "--json", str(out), "--profile", str(profiles),
          "--redis-url", settings.REDIS_URL, "--database-url", bench_database_url()],
         cwd=REPO, capture_output=True, text=True, timeout=360,
@@ -60,6 +60,9 @@ def test_quick_benchmark_prints_every_row_of_every_system_the_floors_the_storm_a
     # --storm 20: twenty sockets resuming at once with after_seq, each given both events it missed (the ones
     # that were not are in "lost" above), without PostgreSQL running out of connections.
     assert plan.storm == 20
+    # --scale 20: one more latency session, the largest, whose sockets also sit idle to count the server's CPU.
+    assert max(plan.watchers) == 20
+    assert "idle CPU of the server, 20 sockets open" in run.stdout
     assert "reconnect storm: 20 clients at once with after_seq" in run.stdout
     assert "all level within 60 s: met" in run.stdout
     assert results["ours"]["rows"]["storm_pg_peak"] < results["ours"]["rows"]["storm_pg_max"]
