@@ -1,9 +1,11 @@
-"""The middleware stack under ASGI (config/middleware.py): async end to end, and behaving as Django's own.
+"""The HTTP stack under ASGI (config/middleware.py, config/asgi_handler.py): async end to end, behaving as Django's own.
 
 Django's AsyncClient drives the same async handler uvicorn calls (load_middleware(is_async=True))."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import warnings
 from typing import Any
 
@@ -78,3 +80,49 @@ async def test_static_files_over_asgi_are_served_whole_as_an_async_stream() -> N
         assert head.headers["Content-Length"] == str(len(expected))
     missing = await client.get("/static/css/no-such-file.css")
     assert missing.status_code == 404
+
+
+async def asgi_get(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    """One GET through an ASGI application as uvicorn calls it; its status."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), *headers], "client": ("127.0.0.1", 5555),
+             "server": ("127.0.0.1", 8000)}
+    sent: list[dict[str, Any]] = []
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # no disconnect: the handler cancels this when the response is out
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_borrow_long_lived_threads_instead_of_starting_one_each() -> None:
+    from asgiref.sync import sync_to_async
+
+    from config.asgi_handler import ReusedThreadsASGIHandler
+
+    alice = await sync_to_async(make_user)("alice")
+    order = await sync_to_async(make_order)(alice)
+    auth = [(b"authorization", f"Bearer {await sync_to_async(issue_access_token)(alice)}".encode())]
+    handler = ReusedThreadsASGIHandler()
+    path = f"/api/orders/{order.pk}/"
+    assert await asgi_get(handler, path, auth) == 200
+    threads = threading.active_count()
+    for _ in range(10):
+        assert await asgi_get(handler, path, auth) == 200  # the sync view and response.close on a thread
+    assert len(handler.idle_executors) == 1, "one request at a time: one thread, reused"
+    assert threading.active_count() == threads, "no thread started (or left behind) per request"
+    statuses = await asyncio.gather(*[asgi_get(handler, path, auth) for _ in range(3)])
+    assert statuses == [200, 200, 200]
+    assert len(handler.idle_executors) == 3, "three at once: three threads, all given back"
