@@ -49,6 +49,9 @@ class Plan:
     floor_count: int = 200  # transactions and PINGs of the floors
     api_duration: float = 5.0  # seconds of each HTTP load (after a 1 s warm-up)
     api_changes: int = 20  # status changes over the API, one after another
+    idle_seconds: float = 5.0  # the largest latency session's sockets idle this long before its changes
+    storm: int = 0  # --storm N: N clients reconnecting at once with after_seq
+    shards: int = 0  # --shards N: the order fan-out again on N web processes behind nginx, the layer on N Redis
 
 
 @dataclass
@@ -72,14 +75,22 @@ def cores() -> tuple[list[int] | None, list[int] | None]:
     return [available[0]], [available[1]]
 
 
-def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
-    """N idle watchers, then `latency_changes` changes at `latency_rate`/s, each to one watcher."""
+def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int] | None, *,
+                idle: float = 0.0) -> dict[str, Any]:
+    """N idle watchers, then `latency_changes` changes at `latency_rate`/s, each to one watcher. With `idle`,
+    the server's CPU is counted over that many seconds of the open sockets doing nothing first (after a settling
+    second: the last handshakes' presence and seq reads)."""
     scenario = system.latency(watchers, plan.latency_changes)
     before = usage(system.web)
     marks: dict[str, Any] = {}
 
     def on_ready() -> None:
         marks["open"] = usage(system.web)
+        if idle:
+            time.sleep(1.0)
+            quiet = usage(system.web)
+            time.sleep(idle)
+            marks["idle_cpu_share"] = (usage(system.web).cpu_seconds - quiet.cpu_seconds) / idle
         start = time.perf_counter()
         for i, change in enumerate(scenario.changes):
             delay = start + i / plan.latency_rate - time.perf_counter()
@@ -89,6 +100,7 @@ def run_latency(system: System, watchers: int, plan: Plan, client_cpus: list[int
 
     out = session(scenario, on_ready, plan, client_cpus)
     out["rss_before"], out["rss_open"] = before.rss_bytes, marks.get("open", before).rss_bytes
+    out["idle_cpu_share"] = marks.get("idle_cpu_share")
     return out
 
 
@@ -272,7 +284,7 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
     largest = max(plan.watchers)
     for n in order:
         progress(f"{system.name}: latency with {n} watchers")
-        out = run_latency(system, n, plan, client_cpus)
+        out = run_latency(system, n, plan, client_cpus, idle=plan.idle_seconds if n == largest else 0.0)
         check(result, out, f"latency@{n}")
         lat = out.get("latency_ms", {})
         rows[f"p50@{n}"], rows[f"p99@{n}"], rows[f"max@{n}"] = lat.get("p50"), lat.get("p99"), lat.get("max")
@@ -283,6 +295,8 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
             rows["handshakes"] = out["handshakes_per_s"]
             if out["connected"]:
                 rows["kib_per_conn"] = (out["rss_open"] - out["rss_before"]) / out["connected"] / 1024
+            if out["idle_cpu_share"] is not None:
+                rows["idle_cpu"] = 100 * out["idle_cpu_share"]
     groups = ["order", "staff"] if system.name == "ours" else ["order"]
     for group in groups:
         progress(f"{system.name}: fan-out of one change to {plan.fanout} sockets ({group})")
@@ -292,6 +306,16 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
         lost += max(0, int(out["expect"]) - int(out["measured"]))
         if group == "order" and out.get("measured") and "cpu_seconds" in out:
             rows["cpu_per_1000"] = out["cpu_seconds"] / int(out["measured"]) * 1000
+    if isinstance(system, Ours) and plan.storm:
+        progress(f"ours: reconnect storm of {plan.storm} clients with after_seq")
+        out = run_storm(system, plan, client_cpus)
+        if out.get("failed") or out.get("closed_early"):
+            check(result, out, "storm")
+        if out["level"] != plan.storm:
+            result.notes.append(f"storm: {out['level']} of {plan.storm} clients level ({out.get('stop_reason')})")
+        rows["storm_level_s"], rows["storm_pg_peak"] = out["level_s"], out["pg_peak"]
+        rows["storm_pg_max"] = out["pg_max"]  # PostgreSQL's max_connections, for the target column
+        lost += (plan.storm - out["level"]) * STORM_REPLAY
     if isinstance(system, Ours):
         progress("ours: stage breakdown")
         result.stages = stages.breakdown(run_stages(system, plan, client_cpus))
@@ -313,6 +337,90 @@ def measure(system: System, plan: Plan, client_cpus: list[int] | None, progress:
     rows["lost"] = lost
     rows["duplicates"] = dups
     return result
+
+
+# The storm's stated bound: every client level this long after the first handshake (5,000 at 100-170
+# handshakes/s is 30-50 s on 2 cores, the storm takes them all at once).
+STORM_LEVEL_BOUND_S = 60.0
+STORM_REPLAY = 2  # events each storm client missed: it resumes with after_seq = the order's seq - 2
+
+
+def run_storm(system: Ours, plan: Plan, client_cpus: list[int] | None) -> dict[str, Any]:
+    """--storm N: N sockets of one order open at once (all handshakes in flight together, as after a deploy),
+    each with `?after_seq` two events behind, so each must get the two missed events replayed. Returns the
+    loadgen's figures plus `level_s` (from the first handshake to the last replayed frame), and the peak of
+    PostgreSQL connections to the bench database, sampled every 20 ms meanwhile."""
+    import threading
+
+    from django.db import connection
+
+    from orders.states import Status
+
+    owner = ours.users("bench-storm", 1)[0]
+    (order,) = ours.new_orders([owner], 1)
+    for to in (Status.CONFIRMED, Status.PREPARING, Status.SHIPPED):
+        ours.change([order], rate=None, to=to)
+    order.refresh_from_db()
+    after = order.seq - STORM_REPLAY
+    lines = ours.urls(system.handle, f"/ws/orders/{order.pk}/?after_seq={after}", ours.tokens([owner]) * plan.storm)
+    database = connection.settings_dict["NAME"]
+    stop = threading.Event()
+    peak = [0]
+
+    def sample() -> None:
+        import psycopg
+
+        with psycopg.connect(ours.admin_url(system.database_url), autocommit=True) as conn:
+            while not stop.is_set():
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)).fetchone()
+                peak[0] = max(peak[0], int(row[0]) if row else 0)
+                stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out: dict[str, Any] = drive(
+            lines, lambda: None, plan.storm * STORM_REPLAY, timeout=plan.session_timeout, cpus=client_cpus,
+            loadgen_args=["--samples", "--connect-concurrency", str(plan.storm),
+                          "--deflate" if plan.deflate else "--no-deflate", "--origin", system.origin])
+    finally:
+        stop.set()
+        sampler.join(timeout=5)
+    missed = set(range(after + 1, after + 1 + STORM_REPLAY))
+    seen: dict[int, set[int]] = defaultdict(set)
+    level_at: dict[int, float] = {}
+    for s in sorted(out.get("samples", []), key=lambda s: s["arrival"]):
+        if s["order_id"] == order.pk and s["seq"] in missed:
+            seen[s["client"]].add(s["seq"])
+            if seen[s["client"]] == missed:
+                level_at.setdefault(s["client"], s["arrival"])
+    out["level"] = len(level_at)  # clients that got every event they missed
+    out["level_s"] = max(level_at.values()) - float(out["started_at"]) if level_at else None
+    out["pg_peak"] = peak[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_connections")
+        out["pg_max"] = int(cursor.fetchone()[0])
+    return out
+
+
+def measure_sharded(result: Result, plan: Plan, args: argparse.Namespace, client_cpus: list[int] | None,
+                    progress: Any) -> None:
+    """--shards N: ours again with N web processes behind nginx and the channel layer sharded over N
+    redis-servers (CHANNEL_LAYER_URLS), all started here; the staff fan-out to the same `fanout` sockets (nginx
+    spreads them round robin), its rate beside the one process's, and whether every frame arrived. The staff
+    stream, not one order's tabs: 10,000 tabs of one order would measure presence's O(N^2) join (Not done in
+    docs/performance.md), 10,000 staff are 10,000 rooms of one on one group."""
+    progress(f"ours: fan-out to {plan.fanout} sockets over {plan.shards} web processes and {plan.shards} Redis")
+    system = Ours(args.database_url, args.redis_url, args.server, None, client_cpus, shards=plan.shards,
+                  max_sockets=plan.fanout)
+    try:
+        run_latency(system, 1, dataclasses.replace(plan, latency_changes=5), client_cpus)  # warm-up, as above
+        out = run_fanout(system, plan.fanout, "staff", plan, client_cpus)
+    finally:
+        system.stop()
+    check(result, out, "fanout-sharded")
+    result.rows["fanout_sharded"] = fanout_rate(out.get("samples", []))
+    result.rows["lost"] = (result.rows.get("lost") or 0) + max(0, int(out["expect"]) - int(out["measured"]))
 
 
 def floor_result(plan: Plan, measured: dict[str, Any], results: list[Result]) -> Result:
@@ -378,9 +486,14 @@ def row_specs(plan: Plan) -> list[Row]:
             platforms),
         Row("fanout_staff", f"fan-out, 1 change -> {plan.fanout} staff streams, staff.orders (deliveries/s)", "high",
             ("ours",)),
+        *([Row("fanout_sharded", f"fan-out, 1 change -> {plan.fanout} staff streams, {plan.shards} web "
+               f"processes behind nginx, layer over {plan.shards} Redis (deliveries/s)", "high", ("ours",))]
+          if plan.shards else []),
         Row("cpu_per_1000", "CPU s per 1,000 deliveries (server + worker, first change to last frame)", "low",
             platforms),
         Row("kib_per_conn", f"memory per idle connection, {largest} open, clients {offered} (KiB)", "low", platforms),
+        Row("idle_cpu", f"idle CPU of the server, {largest} sockets open ({plan.idle_seconds:g} s, % of one core)",
+            "low", platforms),
         Row("deflate", f"share of the {largest} clients that negotiated permessage-deflate", "", platforms),
         Row("handshakes", f"connections set up/s, JWT auth, {largest} clients (ours: until subscribed; ceiling: no "
             "auth)", "high", platforms),
@@ -392,6 +505,10 @@ def row_specs(plan: Plan) -> list[Row]:
         Row("api_post_p50", "API POST /api/orders/<id>/status/, 1 client, p50 (ms)", "low", ("ours", FLOOR)),
         Row("api_to_frame_p50", "API status change -> frame on the customer's socket, p50 (ms)", "low",
             ("ours", FLOOR)),
+        *([Row("storm_level_s", f"reconnect storm: {plan.storm} clients at once with after_seq ({STORM_REPLAY} "
+               "missed events each), until the last is level (s)", "low", ("ours",)),
+           Row("storm_pg_peak", "reconnect storm: peak PostgreSQL connections of the bench database", "low",
+               ("ours",))] if plan.storm else []),
         Row("lost", "frames lost (all sessions)", "low", platforms),
         Row("duplicates", "duplicate frames (latency sessions)", "low", platforms),
     ]
@@ -426,6 +543,18 @@ def targets(plan: Plan, by: dict[str, Result]) -> dict[str, str]:
                                  at_most(f"p50@{n}", seed, 0.35, "<= 0.35x seed")])
     out[f"p99@{n}"] = verdict(None if p99 is None else p99 <= 15, "<= 15 ms")
     out["fanout_order"] = at_least("fanout_order", ceiling, 0.8, ">= 0.8x ceiling")
+    level = get(ours, "storm_level_s")
+    if plan.storm:
+        out["storm_level_s"] = verdict(None if level is None else level <= STORM_LEVEL_BOUND_S,
+                                       f"all level within {STORM_LEVEL_BOUND_S:.0f} s")
+    peak, allowed = get(ours, "storm_pg_peak"), get(ours, "storm_pg_max")
+    if plan.storm:
+        out["storm_pg_peak"] = verdict(None if peak is None or allowed is None else peak < allowed,
+                                       f"< max_connections ({fmt(allowed)})")
+    sharded, single = get(ours, "fanout_sharded"), get(ours, "fanout_staff")
+    if plan.shards:
+        out["fanout_sharded"] = verdict(None if sharded is None or not single else sharded >= 1.6 * single,
+                                        ">= 1.6x one process's")
     out["cpu_per_1000"] = at_most("cpu_per_1000", seed, 0.5, "<= 0.5x seed")
     kib = get(ours, "kib_per_conn")
     out["kib_per_conn"] = verdict(None if kib is None or not plan.deflate else kib <= 30, "<= 30 KiB with deflate")
@@ -507,6 +636,14 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
                     help="clients offer permessage-deflate, as browsers do (default); --no-deflate to compare")
     ap.add_argument("--api-duration", type=float, default=5.0,
                     help="seconds of each HTTP API load (default 5, after a 1 s warm-up)")
+    ap.add_argument("--scale", type=int, default=0, metavar="N",
+                    help="also N watchers on the one web process (e.g. 10000): latency p99 at --rate, memory and idle "
+                         "CPU with N open (the loadgen raises its open-files limit)")
+    ap.add_argument("--storm", type=int, default=0, metavar="N",
+                    help="also N clients of one order reconnecting at once with after_seq (ours; default off)")
+    ap.add_argument("--shards", type=int, default=0, metavar="N",
+                    help="also fan out to --fanout sockets over N web processes behind nginx with the channel layer "
+                         "sharded over N redis-servers, all started by the bench (ours; default off)")
     args = ap.parse_args(argv)
     if args.quick:
         plan = Plan(watchers=[1, 3], fanout=3, latency_changes=3, latency_rate=20.0, fanout_changes=2,
@@ -517,6 +654,12 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
                     latency_rate=args.rate, fanout_changes=args.fanout_changes, session_timeout=120.0,
                     api_duration=args.api_duration)
     plan.profile_dir = args.profile
+    if args.scale and args.scale not in plan.watchers:
+        plan.watchers.append(args.scale)
+    if args.quick:
+        plan.idle_seconds = 0.5
+    plan.shards = args.shards
+    plan.storm = args.storm
     plan.deflate = args.deflate
     unknown = set(args.systems.split(",")) - set(SYSTEMS)
     if unknown:
@@ -548,6 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(measure(system, plan, client_cpus, progress))
         finally:
             system.stop()
+        if name == "ours" and plan.shards:
+            measure_sharded(results[-1], plan, args, client_cpus, progress)
     if any(r.name == "ours" for r in results):
         progress("floors: PostgreSQL commit and Redis round trip alone")
         results.append(floor_result(plan, floors.measure(args.database_url, args.redis_url, count=plan.floor_count),

@@ -203,6 +203,7 @@ async def run(
     if headers:
         opts["additional_headers"] = list(headers)
     sem = asyncio.Semaphore(max(1, connect_concurrency))
+    started_at = time.time()  # the wall clock frames' arrivals are on: a reconnect storm's start
     t_start = time.perf_counter()
     hard_deadline = t_start + timeout
     tasks = [asyncio.create_task(_client(i, u, st, sem, opts, send_on_open, await_reply)) for i, u in enumerate(urls)]
@@ -259,6 +260,7 @@ async def run(
             seen.add(key)
     result: dict[str, Any] = {
         "clients": st.n,
+        "started_at": started_at,
         "connected": st.connected,
         "failed": st.failed,
         "fail_reasons": dict(st.fail_reasons.most_common(5)),

@@ -8,12 +8,23 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from bench.baselines._proc import Stack, child_env, delete_keys, free_port, raise_nofile, spawn, wait_log, wait_port
+from bench.baselines._proc import (
+    REPO_ROOT,
+    Stack,
+    child_env,
+    delete_keys,
+    free_port,
+    raise_nofile,
+    spawn,
+    wait_log,
+    wait_port,
+)
 
 SECRET_KEY = "bench-only-secret-key-never-used-in-production-0123456789"
 # Our keys and queue in the bench's Redis database, apart from the baselines' (benchseed*, bench.ceiling.*).
@@ -28,12 +39,15 @@ BENCH_APPLICATION = "bench.asgi:application"
 WORKER_HOOKS = "bench.worker_hooks"
 
 
+def admin_url(database_url: str) -> str:
+    """The same server's `postgres` database (to create the bench's, or watch pg_stat_activity)."""
+    return urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+
+
 def ensure_database(database_url: str) -> None:
     """CREATE DATABASE for the bench if it does not exist yet (connecting to the server's `postgres` database)."""
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    name = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(admin_url(database_url), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -66,11 +80,14 @@ def platform_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 @dataclass
 class OursStack:
-    """Our running platform: one web server process and one Celery worker (prefork) on the bench database."""
+    """Our running platform: web server process(es) and one Celery worker (prefork) on the bench database;
+    with several web processes, nginx in front of them (`port` is then nginx's) and procs[:web_count] the web
+    processes."""
 
     port: int
     server: str
     stack: Stack = field(repr=False)
+    web_count: int = 1
 
     @property
     def base_url(self) -> str:
@@ -96,6 +113,9 @@ def start(
     worker_cpus: Sequence[int] | None = None,
     max_lifetime: float = 900.0,
     ready_timeout: float = 60.0,
+    web_processes: int = 1,
+    layer_shards: int = 0,
+    max_sockets: int = 1000,
 ) -> OursStack:
     """Migrate the bench database, then start the web server and the worker with the production commands.
 
@@ -114,26 +134,79 @@ def start(
         ["benchours*", f"{PRESENCE_PREFIX}*", f"{AUTH_PREFIX}*", f"{QUEUE_PREFIX}*", f"_kombu.binding.{QUEUE_PREFIX}*"],
     )
     stack = Stack()
-    port = free_port()
+    port = free_port()  # the clients' port: the one web process's, or nginx's in front of several
+    web_ports = [port] if web_processes == 1 else [free_port() for _ in range(web_processes)]
+    shard_ports = [free_port() for _ in range(layer_shards)]
+    extra = {"CHANNEL_LAYER_URLS": ",".join(f"redis://127.0.0.1:{p}/0" for p in shard_ports)} if shard_ports else {}
     # The clients send this server's own origin, as a page served by it would.
-    env = child_env(**platform_env(database_url, redis_url), WS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}")
-    web = web_command(port=port) if server == "uvicorn" else daphne_command(port=port)
-    web = [BENCH_APPLICATION if arg == "config.asgi:application" else arg for arg in web]
+    env = child_env(**platform_env(database_url, redis_url), WS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}", **extra)
     # The production command (no gossip/mingle/heartbeat there either), so the worker's CPU figure is ours.
     worker = [*worker_command(concurrency=worker_concurrency, hostname="benchours@%h"), "--include", WORKER_HOOKS]
     try:
+        for shard_port in shard_ports:
+            # A redis-server of the bench's own per shard, nothing saved: the layer's messages only.
+            shard = spawn(f"redis-{shard_port}", ["redis-server", "--bind", "127.0.0.1", "--port", str(shard_port),
+                                                  "--save", "", "--appendonly", "no", "--dir", str(stack.tmpdir)],
+                          stack.tmpdir / f"redis-{shard_port}.log", env, max_lifetime)
+            stack.procs.append(shard)
+            wait_log(shard, "Ready to accept connections", ready_timeout)
         migrate = spawn("migrate", [sys.executable, "manage.py", "migrate", "--noinput"],
                         stack.tmpdir / "migrate.log", env, 300)
         if migrate.popen.wait(timeout=300) != 0:
             raise RuntimeError(f"migrate failed:\n{migrate.log()[-3000:]}")
-        stack.procs.append(spawn(server, web, stack.tmpdir / f"{server}.log", env, max_lifetime, server_cpus))
-        stack.procs.append(spawn("celery", worker, stack.tmpdir / "celery.log", env, max_lifetime, worker_cpus))
-        wait_port(stack.procs[0], port, ready_timeout)
-        wait_log(stack.procs[1], " ready.", ready_timeout)
+        webs = []
+        for i, web_port in enumerate(web_ports):
+            command = web_command(port=web_port) if server == "uvicorn" else daphne_command(port=web_port)
+            command = [BENCH_APPLICATION if arg == "config.asgi:application" else arg for arg in command]
+            # Several web processes: one per core, as a deployment would run them.
+            cpus = server_cpus if web_processes == 1 else [i % (os.cpu_count() or 1)]
+            name = server if web_processes == 1 else f"{server}-{i}"
+            webs.append(spawn(name, command, stack.tmpdir / f"{name}.log", env, max_lifetime, cpus))
+        # The web processes first (System.web, the profiles), then the worker, the shards, nginx.
+        stack.procs[:0] = webs
+        stack.procs.insert(len(webs), spawn("celery", worker, stack.tmpdir / "celery.log", env, max_lifetime,
+                                            worker_cpus))
+        for proc, web_port in zip(webs, web_ports, strict=True):
+            wait_port(proc, web_port, ready_timeout)
+        wait_log(stack.procs[len(webs)], " ready.", ready_timeout)
+        if web_processes > 1:
+            edge = nginx_config(stack.tmpdir, port, web_ports, max_sockets)
+            proxy = spawn("nginx", ["nginx", "-p", str(stack.tmpdir), "-c", str(edge)], stack.tmpdir / "nginx.log",
+                          {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, max_lifetime)
+            stack.procs.append(proxy)
+            wait_port(proxy, port, ready_timeout)
     except BaseException:
         stack.stop()
         raise
-    return OursStack(port=port, server=server, stack=stack)
+    return OursStack(port=port, server=server, stack=stack, web_count=web_processes)
+
+
+def nginx_config(workdir: Path, port: int, web_ports: Sequence[int], max_sockets: int) -> Path:
+    """deploy/nginx.conf in front of `web_ports` on loopback, round robin. Only the addresses change, and the
+    per-address limits go: every bench client comes from 127.0.0.1."""
+    site = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
+    locations = (REPO_ROOT / "deploy" / "app-locations.inc").read_text()
+    upstream = "server web:8000 max_fails=3 fail_timeout=10s;"
+    for old, new in ((upstream, "\n    ".join(upstream.replace("web:8000", f"127.0.0.1:{p}") for p in web_ports)),
+                     ("listen 80;", f"listen 127.0.0.1:{port} backlog=4096;"),
+                     ("include /etc/nginx/conf.d/app-locations.inc;", f"include {workdir / 'app-locations.inc'};"),
+                     ("access_log /dev/stdout json_combined;", "access_log off;")):
+        if old not in site:
+            raise RuntimeError(f"deploy/nginx.conf changed: {old!r} not found")
+        site = site.replace(old, new)
+    for limit in ("limit_req zone=ws_handshakes burst=50 nodelay;", "limit_conn ws_sockets 100;"):
+        if limit not in locations:
+            raise RuntimeError(f"deploy/app-locations.inc changed: {limit!r} not found")
+        locations = locations.replace(limit, "")
+    (workdir / "app-locations.inc").write_text(locations)
+    (workdir / "site.conf").write_text(site)
+    conf = workdir / "nginx.conf"
+    # Each socket is two connections to nginx (client and upstream).
+    conf.write_text(f"daemon off;\nmaster_process off;\nworker_rlimit_nofile {4 * max_sockets + 1024};\n"
+                    f"error_log {workdir / 'nginx-error.log'} warn;\npid {workdir / 'nginx.pid'};\n"
+                    f"events {{ worker_connections {3 * max_sockets + 1024}; }}\n"
+                    f"http {{\n  include /etc/nginx/mime.types;\n  include {workdir / 'site.conf'};\n}}\n")
+    return conf
 
 
 # --- The bench process's side: users, orders, tokens and changes through the service ----------------

@@ -68,12 +68,15 @@ class Ours(System):
     name = "ours"
 
     def __init__(self, database_url: str, redis_url: str, server: str, server_cpus: Sequence[int] | None,
-                 worker_cpus: Sequence[int] | None) -> None:
+                 worker_cpus: Sequence[int] | None, *, shards: int = 0, max_sockets: int = 1000) -> None:
+        """`shards` > 0: that many web processes behind nginx, the channel layer over as many redis-servers."""
         # Django first: the server's command line reads its WebSocket message limit from the settings.
         ours.setup_django(database_url, redis_url)
         self.handle = ours.start(database_url, redis_url, server=server, server_cpus=server_cpus,
-                                 worker_cpus=worker_cpus)
-        self.server_label = server
+                                 worker_cpus=worker_cpus, web_processes=max(1, shards), layer_shards=shards,
+                                 max_sockets=max_sockets)
+        self.database_url = database_url
+        self.server_label = server if not shards else f"{shards} x {server} behind nginx, layer over {shards} Redis"
         self.redis_url = redis_url
         self.origin = f"http://127.0.0.1:{self.handle.port}"
         # The stage breakdown's publish times in this process (bench/stages.py).
@@ -84,6 +87,10 @@ class Ours(System):
 
         # Orders of earlier runs would make each customer's stream read more on connect.
         Order.objects.filter(customer__username__startswith="bench-").delete()
+
+    @property
+    def web(self) -> list[Proc]:
+        return self.handle.stack.procs[: self.handle.web_count]
 
     def bench_request(self, method: str, route: str) -> Any:
         """One of the server's bench-only routes (bench/asgi.py), e.g. POST frames/on; its JSON answer."""

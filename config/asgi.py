@@ -4,14 +4,15 @@ JWT auth to consumers."""
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Django must be set up before anything imports models.
-django_asgi_app = get_asgi_application()
+# Django must be set up before anything imports models (as get_asgi_application does).
+django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.asgi_handler import ReusedThreadsASGIHandler  # noqa: E402
 from config.logs import RequestContextMiddleware  # noqa: E402
 from realtime.auth import JWTAuthMiddleware  # noqa: E402
 from realtime.gate import HandshakeGate  # noqa: E402
@@ -20,7 +21,7 @@ from realtime.routing import websocket_urlpatterns  # noqa: E402
 # Outermost: every log line of a request or a socket carries its id.
 application = RequestContextMiddleware(ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ReusedThreadsASGIHandler(),
         "websocket": HandshakeGate(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 ))

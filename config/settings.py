@@ -196,17 +196,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.probes.ProbeMiddleware",
+    # config.middleware: Django's and WhiteNoise's middleware as subclasses that run on the event loop under ASGI
+    # (no thread hop per method); under WSGI they are Django's own. Security, CSRF and X-Frame-Options stay
+    # Django's classes: `check --deploy` looks for them by these dotted paths (they still hop, 6 per request).
     "django.middleware.security.SecurityMiddleware",
     "config.headers.SecurityHeadersMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.StaticFiles",
+    "config.middleware.Session",
     # The language: the visitor's choice (set_language's cookie), else Accept-Language, else LANGUAGE_CODE.
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "config.middleware.Locale",
+    "config.middleware.Common",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.Authentication",
     "accounts.middleware.StaffSecondFactorMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.Messages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -335,6 +338,14 @@ REDIS_CONNECTION_OPTIONS = {
 # The layer's one Redis host, for either layer below: the sentinels and the master's name, or one address.
 CHANNEL_LAYER_HOST = ({**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
                       else {"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS})
+# Past one Redis: the layer sharded over these servers (channels_redis hashes each channel and group to one of
+# them, the same on every process, so all processes must list the same URLs in the same order). Presence, the
+# broker and the rest stay on REDIS_URL.
+CHANNEL_LAYER_URLS = env_list("CHANNEL_LAYER_URLS")
+if CHANNEL_LAYER_URLS and REDIS_SENTINELS:
+    raise ImproperlyConfigured("CHANNEL_LAYER_URLS shards the layer over plain Redis URLs: not with REDIS_SENTINELS")
+CHANNEL_LAYER_HOSTS = ([{"address": url, **REDIS_CONNECTION_OPTIONS} for url in CHANNEL_LAYER_URLS]
+                       or [CHANNEL_LAYER_HOST])
 # CHANNEL_LAYER=core: channels_redis's RedisChannelLayer (messages wait in Redis lists up to `expiry` for a
 # server that is briefly away). CHANNEL_LAYER=pubsub: RedisPubSubChannelLayer, one PUBLISH per group that each
 # server process fans out locally (faster fan-out, docs/performance.md), but a message published while a server's
@@ -346,7 +357,7 @@ if (REDIS_SENTINELS or REDIS_URL) and CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [CHANNEL_LAYER_HOST], "prefix": CHANNEL_LAYER_PREFIX},
+            "CONFIG": {"hosts": CHANNEL_LAYER_HOSTS, "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 elif REDIS_SENTINELS or REDIS_URL:
@@ -354,7 +365,7 @@ elif REDIS_SENTINELS or REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [CHANNEL_LAYER_HOST],
+                "hosts": CHANNEL_LAYER_HOSTS,
                 "prefix": CHANNEL_LAYER_PREFIX,
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 "expiry": 60,

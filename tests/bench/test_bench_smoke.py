@@ -27,11 +27,12 @@ def bench_database_url() -> str:
 
 
 @pytest.mark.timeout(400)
-def test_quick_benchmark_prints_every_row_for_ours_the_seed_the_ceiling_and_the_floors(tmp_path: Path) -> None:
+def test_quick_benchmark_prints_every_row_of_every_system_the_floors_the_storm_and_the_shards(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     profiles = tmp_path / "profiles"
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(out), "--profile", str(profiles),
+        [sys.executable, "-m", "bench", "--quick", "--scale", "20", "--storm", "20", "--shards", "2",
+         "--json", str(out), "--profile", str(profiles),
          "--redis-url", settings.REDIS_URL, "--database-url", bench_database_url()],
         cwd=REPO, capture_output=True, text=True, timeout=360,
         env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
@@ -53,6 +54,20 @@ def test_quick_benchmark_prints_every_row_for_ours_the_seed_the_ceiling_and_the_
         assert results[name]["notes"] == [], results[name]["notes"]  # includes the API's statuses: all 200
         assert 0 <= results[name]["rows"]["deflate"] <= 1
     assert "ours/seed" in run.stdout and "ours/ceiling" in run.stdout and "ours/floor" in run.stdout
+    # --shards 2: the same fan-out through nginx to two web processes over two redis-servers, all its frames
+    # counted in "lost" above; its row is judged against one process's.
+    assert plan.shards == 2
+    # --storm 20: twenty sockets resuming at once with after_seq, each given both events it missed (the ones
+    # that were not are in "lost" above), without PostgreSQL running out of connections.
+    assert plan.storm == 20
+    # --scale 20: one more latency session, the largest, whose sockets also sit idle to count the server's CPU.
+    assert max(plan.watchers) == 20
+    assert "idle CPU of the server, 20 sockets open" in run.stdout
+    assert "reconnect storm: 20 clients at once with after_seq" in run.stdout
+    assert "all level within 60 s: met" in run.stdout
+    assert results["ours"]["rows"]["storm_pg_peak"] < results["ours"]["rows"]["storm_pg_max"]
+    assert "2 web processes behind nginx, layer over 2 Redis" in run.stdout
+    assert ">= 1.6x one process's:" in run.stdout
     assert "cores:" in run.stdout
 
     # The stage breakdown: every stage of every change was seen, from the call to the client's receipt.

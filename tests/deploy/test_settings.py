@@ -259,3 +259,15 @@ def test_a_token_minted_from_the_install_path_is_refused_in_the_embedded_mode(tm
     result = run_python(FORGE.format(root=str(ROOT)), embedded_env(tmp_path / "db.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "refused"
+
+
+def test_channel_layer_urls_shard_the_layer_over_those_servers_and_nothing_else() -> None:
+    env = example_env(CHANNEL_LAYER_URLS="redis://10.0.0.5:6379/0,redis://10.0.0.6:6379/0")
+    values = settings_of(env, "CHANNEL_LAYERS", "CELERY_BROKER_URL", "REDIS_URL")
+    hosts = values["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"]
+    assert [host["address"] for host in hosts] == ["redis://10.0.0.5:6379/0", "redis://10.0.0.6:6379/0"]
+    assert all(host["socket_timeout"] == 30 for host in hosts), "each shard keeps the layer's connection options"
+    assert values["CELERY_BROKER_URL"] == values["REDIS_URL"], "the broker stays on REDIS_URL"
+    unsharded = settings_of(example_env(), "CHANNEL_LAYERS", "REDIS_URL")
+    [host] = unsharded["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"]
+    assert host["address"] == unsharded["REDIS_URL"]
