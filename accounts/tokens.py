@@ -153,7 +153,8 @@ def issue_access_token(user: User, *, family: str | None = None) -> str:
 def _pair(user: User, family: TokenFamily) -> TokenPair:
     """Access and refresh tokens of the family's current refresh token; neither outlives the family."""
     now = timezone.now()
-    access_expires_at = min(now + settings.JWT_ACCESS_LIFETIME, family.expires_at)
+    # Whole seconds, as the JWT's exp claim keeps it: expires_in then never promises more than the token lasts.
+    access_expires_at = min(now + settings.JWT_ACCESS_LIFETIME, family.expires_at).replace(microsecond=0)
     return TokenPair(
         access=_issue(user, ACCESS, access_expires_at, family=family.pk.hex),
         refresh=_issue(user, REFRESH, family.expires_at, family=family.pk.hex, jti=family.current_jti),

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 import jwt
@@ -37,6 +38,15 @@ def test_login_returns_access_refresh_and_lifetime(alice: Any) -> None:
     assert set(pair) == {"access", "refresh", "expires_in"}
     assert jwt.get_unverified_header(pair["access"])["alg"] == "HS256"
     assert Client().get("/api/orders/", headers=auth_header(pair["access"])).status_code == 200
+
+
+def test_expires_in_never_promises_more_than_the_access_token_lasts(alice: Any) -> None:
+    # The exp claim is whole seconds; a client that refreshes `expires_in` after asking must still be in time.
+    for _ in range(5):
+        asked_at = time.time()
+        pair = login(Client(), "alice")
+        exp = jwt.decode(pair["access"], options={"verify_signature": False})["exp"]
+        assert asked_at + pair["expires_in"] <= exp, (asked_at, pair["expires_in"], exp)
 
 
 def test_rs256_tokens_are_signed_with_the_private_key_and_verified_with_its_public_half(

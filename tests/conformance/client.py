@@ -151,7 +151,7 @@ class Account:
         self.document, self.base, self.max_wait = document, base, max_wait
         self.username, self.password = username, password
         self.access = self.refresh_token = ""
-        self.expires_at = 0.0
+        self.expires_at = self._asked_at = 0.0
         self.logins = self.refreshes = self.refused = 0
         self._refreshing: asyncio.Task[None] | None = None
 
@@ -170,11 +170,12 @@ class Account:
 
     async def call(self, name: str, body: dict[str, Any]) -> Answer:
         method, path = self.document.endpoint(name)
+        self._asked_at = time.monotonic()  # a token's life counts from when it was asked for, not answered
         return await self.request(method, self.base + path, body)
 
     def _take(self, answer: Answer) -> None:
         self.access, self.refresh_token = answer.body["access"], answer.body["refresh"]
-        self.expires_at = time.monotonic() + answer.body["expires_in"]
+        self.expires_at = self._asked_at + answer.body["expires_in"]
 
     async def login(self) -> None:
         answer = await self.call("token", {"username": self.username, "password": self.password})
@@ -397,7 +398,10 @@ class LiveOrders:
     async def _refresh_in_band(self, ws: ClientConnection) -> None:
         """The `auth` frame: a fresh access token before the socket's one expires, so it need not reconnect."""
         while True:
-            await asyncio.sleep(max(self.account.expires_at - time.monotonic() - 2.0, 0.2))
+            # Halfway through the token's life (at most 60 s before its end): time for the refresh and the frame
+            # even when the server is slow to answer.
+            left = self.account.expires_at - time.monotonic()
+            await asyncio.sleep(max(left - min(left / 2, 60.0), 0.2))
             await self.account.refresh()
             await self._send(ws, {"type": "auth", "token": self.account.access})
             self._note("auth sent")

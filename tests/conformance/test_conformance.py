@@ -26,7 +26,7 @@ from tests.helpers import PASSWORD, make_order
 
 pytestmark = pytest.mark.e2e
 
-ACCESS_LIFETIME = 4
+ACCESS_LIFETIME = 6
 PHASE_TIMEOUT = 15
 EXPIRED = (4001, "token expired")
 
