@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from playwright.async_api import Page, expect
 
 from orders import services
@@ -32,6 +34,10 @@ def demo_orders(alice: Any, bob: Any, staff: Any) -> tuple[Order, Order]:
         OrderItem.objects.create(order=shipped, name=name, quantity=quantity, unit_price=price)
     for status in ("confirmed", "preparing", "shipped"):
         services.change_status(order=shipped, to=status, actor=staff)
+    soon = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    services.update_order(order=shipped, actor=staff, changes={
+        "carrier": "DHL", "tracking_number": "00340434161234567890", "promised_at": soon + timedelta(hours=4),
+        "eta": soon})
     ChatMessage.objects.create(order=shipped, sender=alice, text="Hi! Could the courier leave it with my neighbour?")
     ChatMessage.objects.create(order=shipped, sender=staff, text="Of course — I've added a note for the courier.")
     waiting = Order.objects.create(customer=bob, shipping_address="3 Mill Lane")
