@@ -191,18 +191,26 @@ def get_order(request: HttpRequest, order_id: int = OrderId) -> dict[str, Any]:
     return order_detail_json(order, staff=selectors.sees_all_orders(viewer))
 
 
-@router.post("/orders/{order_id}/status/", url_name="api-order-status", exclude_unset=True,
-             response={200: StatusChangeOut, 404: Error, 409: IllegalChange, **WITH_BODY})
-def change_order_status(request: HttpRequest, payload: StatusChangeIn, order_id: int = OrderId) -> Any:
-    """Move the order to `status` (staff with `orders.change_order`, or an `orders:write` key); 409 with the
-    reason when the state machine does not allow it."""
+def order_to_change(request: HttpRequest, order_id: int, change: str) -> Order:
+    """The order a write asks for: an `orders:write` key or staff with `orders.change_order` (403), the order
+    visible to them (404)."""
     require_scope(request, Scope.ORDERS_WRITE)
     viewer = request.auth  # type: ignore[attr-defined]
     order = selectors.get_visible_order(viewer, order_id)
     if order is None:
         raise HttpError(404, "No such order.")
     if not selectors.may_change_status(viewer):
-        raise HttpError(403, "Changing an order's status needs staff with the orders.change_order permission.")
+        raise HttpError(403, f"{change} needs staff with the orders.change_order permission.")
+    return order
+
+
+@router.post("/orders/{order_id}/status/", url_name="api-order-status", exclude_unset=True,
+             response={200: StatusChangeOut, 404: Error, 409: IllegalChange, **WITH_BODY})
+def change_order_status(request: HttpRequest, payload: StatusChangeIn, order_id: int = OrderId) -> Any:
+    """Move the order to `status` (staff with `orders.change_order`, or an `orders:write` key); 409 with the
+    reason when the state machine does not allow it."""
+    viewer = request.auth  # type: ignore[attr-defined]
+    order = order_to_change(request, order_id, "Changing an order's status")
     try:
         event = services.change_status(order=order, to=payload.status, actor=viewer)
     except IllegalTransition as exc:
@@ -217,13 +225,8 @@ def update_order(request: HttpRequest, payload: OrderPatchIn, order_id: int = Or
     """Set the order's `carrier`, `tracking_number`, `promised_at` and `eta` (staff with `orders.change_order`, or
     an `orders:write` key): the fields sent are set, the rest kept. A change reaches open pages as an
     `order.updated` frame on the order's seq stream; a body that changes nothing records nothing."""
-    require_scope(request, Scope.ORDERS_WRITE)
     viewer = request.auth  # type: ignore[attr-defined]
-    order = selectors.get_visible_order(viewer, order_id)
-    if order is None:
-        raise HttpError(404, "No such order.")
-    if not selectors.may_change_status(viewer):
-        raise HttpError(403, "Changing an order needs staff with the orders.change_order permission.")
+    order = order_to_change(request, order_id, "Changing an order")
     services.update_order(order=order, changes=payload.model_dump(exclude_unset=True), actor=viewer)
     order.refresh_from_db()
     return order_detail_json(order, staff=True)

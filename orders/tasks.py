@@ -116,7 +116,6 @@ def email_order_update(event_id: int) -> None:
     services.email_status_change(event_id=event_id)
 
 
-
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def check_orders_at_risk() -> int:
     """Flag open orders that will probably miss their promise (orders/promises.py); each customer is told once."""
