@@ -108,7 +108,7 @@ def order_detail_json(order: Order, *, staff: bool) -> dict[str, Any]:
          "line_total": str(item.subtotal)}
         for item in order.items.order_by("pk")
     ]
-    events = selectors.events_after(order.pk, 0)
+    events = selectors.event_log(order)
     seen = {"seq": order.seen_seq, "at": order.seen_at.isoformat()} if order.seen_at else None
     return {**orders_json([order], staff=staff)[0], "items": items, "events": [event_json(e) for e in events],
             "seen": seen}

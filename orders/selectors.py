@@ -120,6 +120,12 @@ def events_after(order_id: int, after_seq: int, limit: int | None = None) -> lis
     return list(events.order_by("seq")[:limit])
 
 
+def event_log(order: Order) -> list[OrderEvent]:
+    """The order's events, oldest first, up to REPLAY_LIMIT (the API's order detail): each has `order` set to
+    this one, without joining the order table again."""
+    return list(order.events.order_by("seq")[: settings.REPLAY_LIMIT])
+
+
 def status_history(order_id: int) -> list[OrderEvent]:
     """The order's status changes, oldest first (its timeline; `updated` events are shown as the order's facts)."""
     return list(OrderEvent.objects.filter(order_id=order_id, kind=OrderEvent.Kind.STATUS).order_by("seq"))
