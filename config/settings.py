@@ -619,6 +619,7 @@ LOGGING = {
     "filters": {
         "request_context": {"()": "config.logs.RequestContextFilter"},
         "redact_tokens": {"()": "config.redaction.RedactTokens"},
+        "drop_socket_lifecycle": {"()": "config.logs.DropSocketLifecycle"},
     },
     "formatters": {
         "plain": {"()": "config.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -627,7 +628,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
                              "filters": ["request_context", "redact_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {"django.channels.server": {"level": "WARNING"},
+                "uvicorn.error": {"filters": ["drop_socket_lifecycle"]}},
 }
 # Tokens never reach a log line, whoever logs it (uvicorn logs WebSocket paths with their query string).
 install_log_redaction()

@@ -45,3 +45,21 @@ async def test_real_servers_never_log_a_tracking_token(
     assert "/t/[redacted]" in log, "the server logged nothing about the page; the check would be empty"
     signature = token.rsplit(".", 1)[1]
     assert signature not in log and bad.rsplit(".", 1)[1] not in log
+
+
+async def test_uvicorn_logs_its_startup_but_not_every_sockets_open_and_close(
+        alice_order: Order, start_server: Any) -> None:
+    """config.logs.DropSocketLifecycle: a line per socket says nothing the metrics do not and cost CPU per
+    handshake; the startup lines that ops (and tests) wait for still pass."""
+    server = await asyncio.to_thread(start_server, server="uvicorn", env={"LOG_LEVEL": "INFO"})
+    token = await asyncio.to_thread(tracking.tracking_token, alice_order)
+    for _ in range(3):
+        async with connect(f"{server.ws}/ws/orders/{alice_order.pk}/", origin=server.http,
+                           subprotocols=["tracking", token]) as ws:
+            await ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), timeout=5)) == {"type": "pong"}
+    await asyncio.sleep(0.5)
+    server.stop()
+    log = server.log
+    assert "Application startup complete" in log, log
+    assert "connection open" not in log and "connection closed" not in log, log
