@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.origins import canonical_origin, origin_of_url
 from config.redaction import install_log_redaction
+from config.redis import DRIVER_INFO
 from worker.queues import DEFAULT_QUEUE, QUEUES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -334,6 +335,7 @@ REDIS_CONNECTION_OPTIONS = {
     "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT_SECONDS", 30),
     "socket_connect_timeout": 5,
     "max_connections": env_int("REDIS_MAX_CONNECTIONS", 10_000),
+    "driver_info": DRIVER_INFO,
 }
 # The layer's one Redis host, for either layer below: the sentinels and the master's name, or one address.
 CHANNEL_LAYER_HOST = ({**REDIS_SENTINEL_HOST, **REDIS_CONNECTION_OPTIONS} if REDIS_SENTINELS
