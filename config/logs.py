@@ -39,8 +39,8 @@ class RequestContextFilter(logging.Filter):
 class DropSocketLifecycle(logging.Filter):
     """Drops the web server's "connection open" / "connection closed" line of every WebSocket (the websockets
     library logs them at INFO on uvicorn.error): without the path, user or close code they say nothing the
-    metrics do not, 10,000 sockets reconnecting after a deploy wrote 10,000 of them, and writing them took ~4 %
-    of the server's CPU per handshake (bench/, docs/performance.md). Startup and error lines pass."""
+    metrics do not, 10,000 sockets reconnecting after a deploy wrote 10,000 of them, and formatting, redacting
+    and writing them cost CPU on every handshake (docs/performance.md, step 21). Startup and error lines pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.msg not in ("connection open", "connection closed")
